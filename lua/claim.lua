@@ -1,0 +1,138 @@
+-- claim.lua: promote due scheduled jobs, then pop up to N ready jobs, fairly
+-- across tasks and within each task's cluster-wide concurrency cap; mark them
+-- running with a lease deadline and a fencing token; return their payloads.
+--
+-- KEYS[1]  jobs hash
+-- KEYS[2]  running zset (score = lease deadline, ms)
+-- KEYS[3]  active hash (task -> number of running jobs)
+-- KEYS[3+2i-1], KEYS[3+2i]  scheduled:<task i>, ready:<task i>  (i = 1..T)
+--
+-- ARGV[1]  now_ms, or '' to use the server clock
+-- ARGV[2]  worker id
+-- ARGV[3]  N, the most jobs to claim (>= 0)
+-- ARGV[4]  lease_ms
+-- ARGV[5]  promote limit: most scheduled jobs promoted per task per call
+-- ARGV[6]  rotation: index (0-based) of the task served first, for fairness
+-- ARGV[7]  T, the number of tasks
+-- ARGV[7+2i-1], ARGV[7+2i]  name and cap of task i (cap 0 = no cap)
+--
+-- Returns {now_ms, next_due_ms, id_1, state_1, payload_1, ..., id_k, ...}
+--   next_due_ms: earliest due time left in the scheduled sets, -1 if none.
+--   state_k: the job's state JSON after the claim: "s" = "running", "a" the
+--   attempt (1 for the first run), "c" the fencing token, "w" the worker.
+-- @include common
+
+local jobs, running, active = KEYS[1], KEYS[2], KEYS[3]
+local now = now_ms(ARGV[1])
+local worker = ARGV[2]
+local want = tonumber(ARGV[3])
+local lease_until = now + tonumber(ARGV[4])
+local promote_limit = tonumber(ARGV[5])
+local rotation = tonumber(ARGV[6])
+local ntasks = tonumber(ARGV[7])
+
+-- 1. Promote due scheduled jobs of every task to its ready set.
+local next_due = -1
+for i = 1, ntasks do
+  local scheduled, ready = KEYS[2 + 2 * i], KEYS[3 + 2 * i]
+  local due = redis.call('ZRANGEBYSCORE', scheduled, '-inf', now, 'WITHSCORES', 'LIMIT', 0, promote_limit)
+  if #due > 0 then
+    local ids = {}
+    for k = 1, #due, 2 do
+      ids[#ids + 1] = due[k]
+    end
+    local states = redis.call('HMGET', jobs, unpack(ids))
+    local adds = {}
+    for k = 1, #ids do
+      if states[k] then
+        local priority = cjson.decode(states[k]).p
+        adds[#adds + 1] = ready_score(priority, tonumber(due[2 * k]))
+        adds[#adds + 1] = ids[k]
+      end
+    end
+    redis.call('ZREM', scheduled, unpack(ids))
+    if #adds > 0 then
+      redis.call('ZADD', ready, unpack(adds))
+    end
+  end
+  local head = redis.call('ZRANGE', scheduled, 0, 0, 'WITHSCORES')
+  if head[2] then
+    local t = tonumber(head[2])
+    if next_due < 0 or t < next_due then
+      next_due = t
+    end
+  end
+end
+
+-- 2. Pop ready jobs: each pass offers every task an equal share of what is
+-- still wanted; a task at its cap or with nothing ready is skipped, so it
+-- never blocks the others. Passes repeat while some task could take more.
+local out = {now, next_due}
+local leases, records = {}, {}
+local left = want
+local progress = true
+while left > 0 and progress do
+  progress = false
+  local share = math.ceil(left / ntasks)
+  for n = 0, ntasks - 1 do
+    if left <= 0 then
+      break
+    end
+    local i = (rotation + n) % ntasks + 1
+    local task = ARGV[6 + 2 * i]
+    local cap = tonumber(ARGV[7 + 2 * i])
+    local allowed = math.min(share, left)
+    if cap > 0 then
+      local busy = tonumber(redis.call('HGET', active, task) or '0')
+      allowed = math.min(allowed, cap - busy)
+    end
+    if allowed > 0 then
+      local popped = redis.call('ZPOPMIN', KEYS[3 + 2 * i], allowed)
+      local ids = {}
+      for k = 1, #popped, 2 do
+        ids[#ids + 1] = popped[k]
+      end
+      if #ids > 0 then
+        local fields = {}
+        for k = 1, #ids do
+          fields[2 * k - 1] = ids[k]
+          fields[2 * k] = ids[k] .. ':p'
+        end
+        local values = redis.call('HMGET', jobs, unpack(fields))
+        local got = 0
+        for k = 1, #ids do
+          local raw = values[2 * k - 1]
+          -- a ready member without a record was deleted meanwhile: drop it
+          if raw then
+            local st = cjson.decode(raw)
+            st.s = 'running'
+            st.a = st.a + 1
+            st.c = st.c + 1
+            st.w = worker
+            st.st = now
+            local enc = cjson.encode(st)
+            records[#records + 1] = ids[k]
+            records[#records + 1] = enc
+            leases[#leases + 1] = lease_until
+            leases[#leases + 1] = ids[k]
+            out[#out + 1] = ids[k]
+            out[#out + 1] = enc
+            out[#out + 1] = values[2 * k]
+            got = got + 1
+          end
+        end
+        if got > 0 then
+          redis.call('HINCRBY', active, task, got)
+          left = left - got
+          progress = progress or got == allowed
+        end
+      end
+    end
+  end
+end
+
+if #records > 0 then
+  redis.call('HSET', jobs, unpack(records))
+  redis.call('ZADD', running, unpack(leases))
+end
+return out

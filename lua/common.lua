@@ -1,0 +1,87 @@
+-- common.lua: helpers shared by every script. Not a script of its own: the
+-- loader (rtask/_scripts.py) prepends it where a script says `-- @include common`.
+--
+-- Invariants every script keeps (see lua/README.md for the key layout):
+--   * an unfinished job is in exactly one of scheduled:<task>, ready:<task>, running;
+--   * `active` holds, per task, the number of members of `running` of that task;
+--   * a job's record lives in the queue's `jobs` hash under <id> (state JSON),
+--     <id>:p (payload), <id>:r (result), <id>:e (errors JSON array).
+
+-- Ready score: priority first, then due time. Ties are broken by member order,
+-- and generated ids are time-ordered, so equal scores run in creation order.
+-- priority is in [-1000, 1000] and due - EPOCH < 2^42 ms (year 2159), so the
+-- score stays an exact integer below 2^53.
+local PRIO_SHIFT = 4398046511104
+local EPOCH_MS = 1577836800000
+
+local function ready_score(priority, due_ms)
+  return priority * PRIO_SHIFT + (due_ms - EPOCH_MS)
+end
+
+-- The Redis server's clock, unless the caller passes an explicit now (tests).
+local function now_ms(arg)
+  if arg ~= nil and arg ~= '' then
+    return tonumber(arg)
+  end
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+-- Appends one error entry (a JSON object built by the client, without `at`)
+-- to the job's error list, stamping it with the server time.
+local function append_error(jobs, id, entry_json, now)
+  local entry = '{"at":' .. now .. ',' .. string.sub(entry_json, 2)
+  local key = id .. ':e'
+  local old = redis.call('HGET', jobs, key)
+  if old then
+    redis.call('HSET', jobs, key, string.sub(old, 1, -2) .. ',' .. entry .. ']')
+  else
+    redis.call('HSET', jobs, key, '[' .. entry .. ']')
+  end
+end
+
+-- Removes every field of a job's record.
+local function delete_job(jobs, id)
+  redis.call('HDEL', jobs, id, id .. ':p', id .. ':r', id .. ':e')
+end
+
+-- Keeps a terminal index (score = finished time) within its retention: drops
+-- entries older than max_age_ms and the oldest beyond max_count, at most
+-- `budget` per call, so the work per call is bounded and memory stays flat
+-- as long as each call removes at least as many as it adds.
+local function trim_terminal(index, jobs, now, max_age_ms, max_count, budget)
+  local removed = 0
+  if max_age_ms > 0 then
+    local old = redis.call('ZRANGEBYSCORE', index, '-inf', now - max_age_ms, 'LIMIT', 0, budget)
+    for _, id in ipairs(old) do
+      delete_job(jobs, id)
+    end
+    if #old > 0 then
+      redis.call('ZREM', index, unpack(old))
+    end
+    removed = #old
+  end
+  if max_count > 0 and removed < budget then
+    local excess = redis.call('ZCARD', index) - max_count
+    if excess > 0 then
+      if excess > budget - removed then
+        excess = budget - removed
+      end
+      local ids = redis.call('ZRANGE', index, 0, excess - 1)
+      for _, id in ipairs(ids) do
+        delete_job(jobs, id)
+      end
+      redis.call('ZREM', index, unpack(ids))
+    end
+  end
+end
+
+-- Puts a waiting job into its scheduled or ready set, by due time.
+local function put_waiting(scheduled, ready, id, priority, due_ms, now)
+  if due_ms > now then
+    redis.call('ZADD', scheduled, due_ms, id)
+    return false
+  end
+  redis.call('ZADD', ready, ready_score(priority, due_ms), id)
+  return true
+end

@@ -1,0 +1,80 @@
+-- recover.lua: jobs whose lease expired (their worker died or stalled) go
+-- through retry-or-fail with an error of type "lost". Gated so that one
+-- worker of the fleet sweeps a queue per interval.
+--
+-- KEYS[1]  jobs hash
+-- KEYS[2]  running zset
+-- KEYS[3]  active hash
+-- KEYS[4]  failed index
+-- KEYS[5]  cancelled index
+-- KEYS[6]  gate key (a string with a TTL)
+-- KEYS[6+i]  ready:<task i>  (i = 1..T)
+--
+-- ARGV[1]  now_ms, or '' to use the server clock
+-- ARGV[2]  gate_ms: the sweep runs only if no sweep ran in the last gate_ms
+--          (0 = always run)
+-- ARGV[3]  limit: most expired leases handled per call
+-- ARGV[4]  wake channel
+-- ARGV[5]  T, the number of tasks
+-- ARGV[5+i]  name of task i
+--
+-- Returns {now_ms, swept, requeued, failed, skipped}
+--   swept 0 when the gate was closed (nothing else done);
+--   requeued: lost jobs put back in their ready set (attempts left);
+--   failed: lost jobs on their last attempt, now failed;
+--   skipped: expired jobs left alone because their task was not passed.
+-- @include common
+
+local jobs, running, active = KEYS[1], KEYS[2], KEYS[3]
+local now = now_ms(ARGV[1])
+local gate_ms = tonumber(ARGV[2])
+if gate_ms > 0 and not redis.call('SET', KEYS[6], '1', 'NX', 'PX', gate_ms) then
+  return {now, 0, 0, 0, 0}
+end
+local limit = tonumber(ARGV[3])
+local ntasks = tonumber(ARGV[5])
+local ready_of = {}
+for i = 1, ntasks do
+  ready_of[ARGV[5 + i]] = KEYS[6 + i]
+end
+
+local requeued, failed, skipped = 0, 0, 0
+local expired = redis.call('ZRANGEBYSCORE', running, '-inf', now - 1, 'LIMIT', 0, limit)
+for _, id in ipairs(expired) do
+  local raw = redis.call('HGET', jobs, id)
+  local st = raw and cjson.decode(raw)
+  if not st then
+    redis.call('ZREM', running, id)
+  elseif st.s ~= 'running' and st.s ~= 'cancelled' then
+    -- not held by anyone (cannot happen while the invariants hold): untrack
+    redis.call('ZREM', running, id)
+  elseif st.s == 'running' and not ready_of[st.t] then
+    skipped = skipped + 1
+  else
+    redis.call('ZREM', running, id)
+    redis.call('HINCRBY', active, st.t, -1)
+    if st.s == 'cancelled' then
+      redis.call('ZADD', KEYS[5], now, id)
+    else
+      local msg = 'lease expired: worker ' .. tostring(st.w) .. ' stopped renewing it'
+      append_error(jobs, id, cjson.encode({attempt = st.a, type = 'lost', message = msg,
+        worker = st.w}), now)
+      if st.a >= st.m then
+        st.s = 'failed'
+        st.ft = now
+        redis.call('ZADD', KEYS[4], now, id)
+        failed = failed + 1
+      else
+        st.s = 'retrying'
+        st.due = now
+        redis.call('ZADD', ready_of[st.t], ready_score(st.p, now), id)
+        requeued = requeued + 1
+      end
+      redis.call('HSET', jobs, id, cjson.encode(st))
+    end
+  end
+end
+if requeued > 0 then
+  redis.call('PUBLISH', ARGV[4], '1')
+end
+return {now, 1, requeued, failed, skipped}

@@ -1,0 +1,74 @@
+"""rtask: a Redis-backed distributed task framework.
+
+app = rtask.App("redis://localhost:6379/0")     # or "memory://"
+
+@app.task
+async def add(x: int, y: int) -> int:
+    return x + y
+
+job = await add.enqueue(1, 2)
+assert await job.result(timeout=5) == 3
+"""
+
+from . import backoff
+from ._app import App
+from ._codec import Codec, JsonCodec, MsgpackCodec
+from ._context import JobContext, current_job
+from ._errors import (
+    Abort,
+    BackendError,
+    Cancel,
+    CodecError,
+    ConfigError,
+    InvalidInput,
+    JobFailed,
+    JobNotFound,
+    JobOutcome,
+    PayloadTooLarge,
+    ResultTimeout,
+    Retry,
+    RtaskError,
+    Snooze,
+    UnknownTask,
+)
+from ._job import Job, JobInfo, JobStatus, SyncJob
+from ._protocol import Retention
+from ._task import BoundTask, Task
+from ._worker import Worker, WorkerConfig
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Abort",
+    "App",
+    "BackendError",
+    "BoundTask",
+    "Cancel",
+    "Codec",
+    "CodecError",
+    "ConfigError",
+    "InvalidInput",
+    "Job",
+    "JobContext",
+    "JobFailed",
+    "JobInfo",
+    "JobNotFound",
+    "JobOutcome",
+    "JobStatus",
+    "JsonCodec",
+    "MsgpackCodec",
+    "PayloadTooLarge",
+    "ResultTimeout",
+    "Retention",
+    "Retry",
+    "RtaskError",
+    "Snooze",
+    "SyncJob",
+    "Task",
+    "UnknownTask",
+    "Worker",
+    "WorkerConfig",
+    "__version__",
+    "backoff",
+    "current_job",
+]

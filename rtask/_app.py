@@ -1,0 +1,183 @@
+"""The App: where tasks are registered and how Redis is reached."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+import weakref
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar, overload
+
+from ._backoff import BackoffLike
+from ._client import AsyncClient, SyncClient, check_url, redact
+from ._codec import Codec, get_codec
+from ._errors import ConfigError, UnknownTask
+from ._keys import QueueKeys, check_prefix, check_queue, queue_keys
+from ._protocol import Retention
+from ._task import Task
+
+if TYPE_CHECKING:
+    from ._worker import Worker
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+DEFAULT_URL = "redis://localhost:6379/0"
+
+
+class _TaskDecorator(Protocol):
+    @overload
+    def __call__(self, fn: Callable[P, Coroutine[Any, Any, R]]) -> Task[P, R]: ...
+    @overload
+    def __call__(self, fn: Callable[P, R]) -> Task[P, R]: ...
+
+
+class App:
+    """Registers tasks and holds the connection settings.
+
+    `url` is `redis://…`, `rediss://…`, `unix://…`, or `memory://<name>` for the
+    embedded mode (the same scripts on an in-process fakeredis server).
+    """
+
+    def __init__(
+        self,
+        url: str = DEFAULT_URL,
+        *,
+        prefix: str = "rtask",
+        codec: str | Codec = "msgpack",
+        max_payload_bytes: int = 1 << 20,
+        retention: Retention | None = None,
+    ) -> None:
+        self.url = url
+        self.prefix = check_prefix(prefix)
+        self.codec = get_codec(codec)
+        if max_payload_bytes < 1:
+            raise ConfigError("max_payload_bytes must be >= 1")
+        self.max_payload_bytes = max_payload_bytes
+        self.retention = retention or Retention()
+        self.tasks: dict[str, Task[Any, Any]] = {}
+        self.clock: Callable[[], float] = time.time
+        self._sync: SyncClient | None = None
+        self._async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncClient] = (
+            weakref.WeakKeyDictionary()
+        )
+        check_url(url)
+
+    @classmethod
+    def from_env(cls, **kwargs: Any) -> App:
+        """An App on `RTASK_REDIS_URL` (default redis://localhost:6379/0)."""
+        return cls(os.environ.get("RTASK_REDIS_URL", DEFAULT_URL), **kwargs)
+
+    def __repr__(self) -> str:
+        return f"App({redact(self.url)!r}, tasks={len(self.tasks)})"
+
+    # ------------------------------------------------------------ tasks
+
+    @overload
+    def task(self, fn: Callable[P, Coroutine[Any, Any, R]], /) -> Task[P, R]: ...
+    @overload
+    def task(self, fn: Callable[P, R], /) -> Task[P, R]: ...
+    @overload
+    def task(
+        self,
+        *,
+        name: str | None = None,
+        queue: str = "default",
+        max_attempts: int = 5,
+        concurrency: int | None = None,
+        timeout: float | None = None,
+        backoff: BackoffLike | None = None,
+        blocking: bool | None = None,
+        priority: int = 0,
+    ) -> _TaskDecorator: ...
+
+    def task(
+        self,
+        fn: Callable[..., Any] | None = None,
+        /,
+        *,
+        name: str | None = None,
+        queue: str = "default",
+        max_attempts: int = 5,
+        concurrency: int | None = None,
+        timeout: float | None = None,
+        backoff: BackoffLike | None = None,
+        blocking: bool | None = None,
+        priority: int = 0,
+    ) -> Any:
+        """Register a function as a task: `@app.task` or `@app.task(name=…, queue=…)`."""
+        options: dict[str, Any] = {
+            "name": name,
+            "queue": queue,
+            "max_attempts": max_attempts,
+            "concurrency": concurrency,
+            "timeout": timeout,
+            "backoff": backoff,
+            "blocking": blocking,
+            "priority": priority,
+        }
+        if fn is None:
+            return lambda f: self._register(Task(self, f, **options))
+        return self._register(Task(self, fn, **options))
+
+    def _register(self, task: Task[P, R]) -> Task[P, R]:
+        if task.name in self.tasks:
+            raise ConfigError(f"a task named {task.name!r} is already registered")
+        self.tasks[task.name] = task
+        return task
+
+    def get_task(self, name: str) -> Task[Any, Any]:
+        """The task registered under `name`, or `UnknownTask`."""
+        try:
+            return self.tasks[name]
+        except KeyError:
+            raise UnknownTask(f"no task named {name!r} is registered") from None
+
+    def queues(self) -> list[str]:
+        """The queues of the registered tasks, sorted."""
+        return sorted({t.queue for t in self.tasks.values()})
+
+    # ------------------------------------------------------------ Redis
+
+    def keys(self, queue: str) -> QueueKeys:
+        """The keys of `queue`."""
+        return queue_keys(self.prefix, check_queue(queue))
+
+    def async_client(self) -> AsyncClient:
+        """The async client of the running event loop (one per loop)."""
+        loop = asyncio.get_running_loop()
+        client = self._async.get(loop)
+        if client is None:
+            client = self._async[loop] = AsyncClient(self.url)
+        return client
+
+    def sync_client(self) -> SyncClient:
+        """The sync client (thread-safe, one per App)."""
+        if self._sync is None:
+            self._sync = SyncClient(self.url)
+        return self._sync
+
+    async def aclose(self) -> None:
+        """Close the async client of the running loop."""
+        client = self._async.pop(asyncio.get_running_loop(), None)
+        if client is not None:
+            await client.aclose()
+
+    def close(self) -> None:
+        """Close the sync client."""
+        if self._sync is not None:
+            self._sync.close()
+            self._sync = None
+
+    # ------------------------------------------------------------ workers
+
+    def worker(self, queues: list[str] | None = None, **options: Any) -> Worker:
+        """An in-process worker for `queues` (default: the queues of every task).
+
+        Options are the fields of `WorkerConfig` (concurrency, lease_s, grace_s, …).
+        """
+        from ._worker import Worker, WorkerConfig
+
+        config = WorkerConfig(queues=tuple(queues or self.queues() or ["default"]), **options)
+        return Worker(self, config)

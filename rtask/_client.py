@@ -1,0 +1,166 @@
+"""Async and sync clients: thin shells that send `_protocol.Call`s.
+
+Both run scripts with EVALSHA and reload them on NOSCRIPT (after a Redis
+restart or SCRIPT FLUSH). `memory://<name>` connects to an in-process
+fakeredis server of that name, shared by every client of the process.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import redis
+import redis.asyncio
+import redis.exceptions
+
+from ._errors import BackendError, ConfigError, map_redis_errors
+from ._protocol import Call
+
+T = TypeVar("T")
+
+_memory_servers: dict[str, Any] = {}
+_memory_lock = threading.Lock()
+
+
+def is_memory(url: str) -> bool:
+    """True for the embedded `memory://` mode."""
+    return url.startswith("memory://")
+
+
+def _memory_server(url: str) -> Any:
+    import fakeredis
+
+    name = url[len("memory://") :] or "default"
+    with _memory_lock:
+        server = _memory_servers.get(name)
+        if server is None:
+            server = _memory_servers[name] = fakeredis.FakeServer()
+        return server
+
+
+def check_url(url: str) -> None:
+    """`ConfigError` unless `url` has a scheme rtask can connect to."""
+    scheme = urlsplit(url).scheme
+    if scheme not in ("redis", "rediss", "unix", "memory"):
+        raise ConfigError(
+            f"unsupported URL scheme {scheme!r}: use redis://, rediss://, unix:// or memory://"
+        )
+
+
+def redact(url: str) -> str:
+    """The URL without its password, for logs and repr()."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return parts._replace(netloc=netloc).geturl()
+
+
+def _evalsha(target: Any, call: Call[Any]) -> Any:
+    """EVALSHA of `call` on a client or pipeline (async: returns an awaitable)."""
+    return target.execute_command(
+        "EVALSHA", call.script.sha, len(call.keys), *call.keys, *call.args
+    )
+
+
+def _decoded(call: Call[T], reply: Any) -> T:
+    if isinstance(reply, Exception):
+        raise BackendError(f"{call.script.name}.lua failed: {reply}") from reply
+    return call.decode(reply)
+
+
+class AsyncClient:
+    """Sends calls from async code; one per event loop."""
+
+    def __init__(self, url: str) -> None:
+        check_url(url)
+        self.url = url
+        if is_memory(url):
+            import fakeredis.aioredis
+
+            self.redis: redis.asyncio.Redis = fakeredis.aioredis.FakeRedis(
+                server=_memory_server(url)
+            )
+        else:
+            self.redis = redis.asyncio.Redis.from_url(url)
+
+    def __repr__(self) -> str:
+        return f"AsyncClient({redact(self.url)!r})"
+
+    async def run(self, call: Call[T]) -> T:
+        """Send one call and decode its reply."""
+        with map_redis_errors():
+            try:
+                reply = await _evalsha(self.redis, call)
+            except redis.exceptions.NoScriptError:
+                await self.redis.script_load(call.script.source)
+                reply = await _evalsha(self.redis, call)
+        return call.decode(reply)
+
+    async def run_many(self, calls: Sequence[Call[Any]]) -> list[Any]:
+        """Send several calls in one round trip (a pipeline, not a transaction)."""
+        if len(calls) == 1:
+            return [await self.run(calls[0])]
+        with map_redis_errors():
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for call in calls:
+                    _evalsha(pipe, call)
+                replies = await pipe.execute(raise_on_error=False)
+        out = []
+        for call, reply in zip(calls, replies, strict=True):
+            if isinstance(reply, redis.exceptions.NoScriptError):
+                out.append(await self.run(call))  # it did not run: safe to send again
+            else:
+                out.append(_decoded(call, reply))
+        return out
+
+    async def aclose(self) -> None:
+        await self.redis.aclose()
+
+
+class SyncClient:
+    """Sends calls from sync code (Django, Flask, scripts); thread-safe."""
+
+    def __init__(self, url: str) -> None:
+        check_url(url)
+        self.url = url
+        if is_memory(url):
+            import fakeredis
+
+            self.redis: redis.Redis = fakeredis.FakeRedis(server=_memory_server(url))
+        else:
+            self.redis = redis.Redis.from_url(url)
+
+    def __repr__(self) -> str:
+        return f"SyncClient({redact(self.url)!r})"
+
+    def run(self, call: Call[T]) -> T:
+        """Send one call and decode its reply."""
+        with map_redis_errors():
+            try:
+                reply = _evalsha(self.redis, call)
+            except redis.exceptions.NoScriptError:
+                self.redis.script_load(call.script.source)
+                reply = _evalsha(self.redis, call)
+        return call.decode(reply)
+
+    def run_many(self, calls: Sequence[Call[Any]]) -> list[Any]:
+        """Send several calls in one round trip (a pipeline, not a transaction)."""
+        if len(calls) == 1:
+            return [self.run(calls[0])]
+        with map_redis_errors(), self.redis.pipeline(transaction=False) as pipe:
+            for call in calls:
+                _evalsha(pipe, call)
+            replies = pipe.execute(raise_on_error=False)
+        return [
+            self.run(call)  # NOSCRIPT: it did not run, safe to send again
+            if isinstance(reply, redis.exceptions.NoScriptError)
+            else _decoded(call, reply)
+            for call, reply in zip(calls, replies, strict=True)
+        ]
+
+    def close(self) -> None:
+        self.redis.close()

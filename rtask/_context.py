@@ -1,0 +1,43 @@
+"""What task code can learn about the job it runs: `rtask.current_job()`."""
+
+from __future__ import annotations
+
+import threading
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+
+from ._errors import RtaskError
+
+
+@dataclass(frozen=True, slots=True)
+class JobContext:
+    """The running job, as seen from inside its task."""
+
+    id: str
+    queue: str
+    task: str
+    attempt: int
+    max_attempts: int
+    lease_token: str
+    tags: tuple[str, ...]
+    _cancelled: threading.Event = field(default_factory=threading.Event, repr=False)
+
+    @property
+    def cancelled(self) -> bool:
+        """True once the job was cancelled or the worker is handing it back.
+
+        Async tasks are interrupted with CancelledError; sync tasks run in
+        threads and should check this flag in long loops.
+        """
+        return self._cancelled.is_set()
+
+
+_current: ContextVar[JobContext] = ContextVar("rtask_current_job")
+
+
+def current_job() -> JobContext:
+    """The job being run by the calling task code."""
+    try:
+        return _current.get()
+    except LookupError:
+        raise RtaskError("current_job() called outside a running task") from None

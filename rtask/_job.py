@@ -1,0 +1,199 @@
+"""Job handles and records: what a producer holds after enqueueing."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from ._codec import decode
+from ._errors import JobFailed, JobNotFound, ResultTimeout
+from ._protocol import CancelResult, RawJob, cancel, read_job
+
+if TYPE_CHECKING:
+    from ._app import App
+
+R = TypeVar("R")
+
+# Ids are 12 hex digits of milliseconds, a per-process counter and a random
+# process suffix: lexicographic order is creation order within a process.
+_counter = itertools.count(int.from_bytes(os.urandom(3), "big"))
+_node = os.urandom(3).hex()
+
+
+def new_job_id() -> str:
+    """A new time-ordered job id (24 hex characters)."""
+    return f"{int(time.time() * 1000):012x}{next(_counter) & 0xFFFFFF:06x}{_node}"
+
+
+def _reseed_after_fork() -> None:
+    global _counter, _node
+    _counter = itertools.count(int.from_bytes(os.urandom(3), "big"))
+    _node = os.urandom(3).hex()
+
+
+os.register_at_fork(after_in_child=_reseed_after_fork)
+
+
+class JobStatus(StrEnum):
+    """Where a job is in its life."""
+
+    SCHEDULED = "scheduled"  # waiting for its time
+    QUEUED = "queued"  # due, waiting for a worker
+    RUNNING = "running"
+    RETRYING = "retrying"  # an attempt failed; waiting for the next one
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"  # attempts exhausted or aborted: the dead-letter set
+    CANCELLED = "cancelled"
+
+    @property
+    def finished(self) -> bool:
+        return self in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
+
+
+def _dt(ms: Any) -> datetime | None:
+    return None if ms is None else datetime.fromtimestamp(int(ms) / 1000, UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class JobInfo:
+    """A snapshot of a job's record."""
+
+    id: str
+    queue: str
+    task: str
+    status: JobStatus
+    attempt: int
+    max_attempts: int
+    priority: int
+    tags: list[str]
+    errors: list[dict[str, Any]]
+    result: Any
+    worker: str | None
+    created_at: datetime | None
+    scheduled_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+
+    @classmethod
+    def from_raw(cls, job_id: str, queue: str, raw: RawJob) -> JobInfo:
+        st = raw.state
+        if st is None:
+            raise JobNotFound(f"no job {job_id!r} in queue {queue!r}")
+        status = JobStatus(st["s"])
+        if status is JobStatus.SCHEDULED and int(st["due"]) <= raw.now_ms:
+            status = JobStatus.QUEUED
+        return cls(
+            id=job_id,
+            queue=queue,
+            task=st["t"],
+            status=status,
+            attempt=int(st["a"]),
+            max_attempts=int(st["m"]),
+            priority=int(st["p"]),
+            tags=list(st.get("tg") or []),
+            errors=raw.errors,
+            result=decode(raw.result) if raw.result else None,
+            worker=st.get("w"),
+            created_at=_dt(st.get("ct")),
+            scheduled_at=_dt(st.get("due")),
+            started_at=_dt(st.get("st")),
+            finished_at=_dt(st.get("ft")),
+        )
+
+    def outcome(self) -> Any:
+        """The result of a succeeded job; `JobFailed` for a failed or cancelled one."""
+        if self.status is JobStatus.SUCCEEDED:
+            return self.result
+        last = self.errors[-1]["message"] if self.errors else "no error recorded"
+        raise JobFailed(
+            f"job {self.id} {self.status.value}: {last}",
+            status=self.status.value,
+            errors=self.errors,
+        )
+
+
+def _cancelled(result: CancelResult, job_id: str) -> bool:
+    if result is CancelResult.NOT_FOUND:
+        raise JobNotFound(f"no job {job_id!r}")
+    return result in (CancelResult.CANCELLED, CancelResult.REQUESTED)
+
+
+# Waiting for a result polls with a growing interval (5 ms → 100 ms).
+_POLL_FIRST_S = 0.005
+_POLL_MAX_S = 0.1
+
+
+@dataclass(frozen=True, slots=True)
+class Job(Generic[R]):
+    """Handle on an enqueued job, for async code."""
+
+    app: App
+    id: str
+    queue: str
+    task: str
+    created: bool = True  # False when a job with this id already existed
+
+    async def info(self) -> JobInfo:
+        """The job's record now."""
+        raw = await self.app.async_client().run(read_job(self.app.keys(self.queue), self.id))
+        return JobInfo.from_raw(self.id, self.queue, raw)
+
+    async def result(self, timeout: float | None = None) -> R:
+        """Wait until the job finishes; its return value, or `JobFailed`."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        pause = _POLL_FIRST_S
+        while True:
+            info = await self.info()
+            if info.status.finished:
+                return info.outcome()  # type: ignore[no-any-return]
+            if deadline is not None and time.monotonic() >= deadline:
+                raise ResultTimeout(f"job {self.id} still {info.status.value} after {timeout}s")
+            left = pause if deadline is None else min(pause, deadline - time.monotonic())
+            await asyncio.sleep(max(left, 0))
+            pause = min(pause * 2, _POLL_MAX_S)
+
+    async def cancel(self, reason: str = "cancelled") -> bool:
+        """Cancel the job; False if it had already finished."""
+        call = cancel(self.app.keys(self.queue), self.id, task=self.task, reason=reason)
+        return _cancelled(await self.app.async_client().run(call), self.id)
+
+
+@dataclass(frozen=True, slots=True)
+class SyncJob(Generic[R]):
+    """Handle on an enqueued job, for sync code: the same methods, blocking."""
+
+    app: App
+    id: str
+    queue: str
+    task: str
+    created: bool = True
+
+    def info(self) -> JobInfo:
+        """The job's record now."""
+        raw = self.app.sync_client().run(read_job(self.app.keys(self.queue), self.id))
+        return JobInfo.from_raw(self.id, self.queue, raw)
+
+    def result(self, timeout: float | None = None) -> R:
+        """Wait until the job finishes; its return value, or `JobFailed`."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        pause = _POLL_FIRST_S
+        while True:
+            info = self.info()
+            if info.status.finished:
+                return info.outcome()  # type: ignore[no-any-return]
+            if deadline is not None and time.monotonic() >= deadline:
+                raise ResultTimeout(f"job {self.id} still {info.status.value} after {timeout}s")
+            left = pause if deadline is None else min(pause, deadline - time.monotonic())
+            time.sleep(max(left, 0))
+            pause = min(pause * 2, _POLL_MAX_S)
+
+    def cancel(self, reason: str = "cancelled") -> bool:
+        """Cancel the job; False if it had already finished."""
+        call = cancel(self.app.keys(self.queue), self.id, task=self.task, reason=reason)
+        return _cancelled(self.app.sync_client().run(call), self.id)

@@ -1,0 +1,102 @@
+"""Key names. Every key of a queue carries the queue's hash tag `{<queue>}`,
+so one queue is one cluster slot and every script touches one slot."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+from ._errors import InvalidInput
+
+_NAME = re.compile(r"[A-Za-z0-9_.:\-]{1,200}")
+# Task names default to module.qualname, which may hold <locals>.
+_TASK = re.compile(r"[A-Za-z0-9_.:\-<>]{1,200}")
+_ID = re.compile(r"[A-Za-z0-9_.:\-]{1,128}")
+
+
+def check_queue(name: str) -> str:
+    """The queue name, or `InvalidInput` if it holds characters outside `[A-Za-z0-9_.:-]`."""
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise InvalidInput(f"invalid queue name {name!r}: use 1-200 of [A-Za-z0-9_.:-]")
+    return name
+
+
+def check_task_name(name: str) -> str:
+    """The task name, or `InvalidInput`."""
+    if not isinstance(name, str) or not _TASK.fullmatch(name):
+        raise InvalidInput(f"invalid task name {name!r}: use 1-200 of [A-Za-z0-9_.:<>-]")
+    return name
+
+
+def check_job_id(job_id: str) -> str:
+    """The job id, or `InvalidInput` (ids name hash fields, so `:` suffixes are reserved)."""
+    if not isinstance(job_id, str) or not _ID.fullmatch(job_id):
+        raise InvalidInput(f"invalid job id {job_id!r}: use 1-128 of [A-Za-z0-9_.:-]")
+    return job_id
+
+
+def check_prefix(prefix: str) -> str:
+    """The key prefix, or `InvalidInput`."""
+    if not _NAME.fullmatch(prefix):
+        raise InvalidInput(f"invalid key prefix {prefix!r}: use 1-200 of [A-Za-z0-9_.:-]")
+    return prefix
+
+
+@dataclass(frozen=True, slots=True)
+class QueueKeys:
+    """The keys of one queue (see lua/README.md)."""
+
+    base: str
+
+    @property
+    def jobs(self) -> str:
+        return self.base + "jobs"
+
+    @property
+    def running(self) -> str:
+        return self.base + "running"
+
+    @property
+    def active(self) -> str:
+        return self.base + "active"
+
+    @property
+    def tasks(self) -> str:
+        return self.base + "tasks"
+
+    @property
+    def succeeded(self) -> str:
+        return self.base + "succeeded"
+
+    @property
+    def failed(self) -> str:
+        return self.base + "failed"
+
+    @property
+    def cancelled(self) -> str:
+        return self.base + "cancelled"
+
+    @property
+    def workers(self) -> str:
+        return self.base + "workers"
+
+    @property
+    def recover_gate(self) -> str:
+        return self.base + "recover"
+
+    @property
+    def wake_channel(self) -> str:
+        return self.base + "wake"
+
+    def scheduled(self, task: str) -> str:
+        return self.base + "scheduled:" + task
+
+    def ready(self, task: str) -> str:
+        return self.base + "ready:" + task
+
+
+@lru_cache(maxsize=1024)
+def queue_keys(prefix: str, queue: str) -> QueueKeys:
+    """The keys of `queue` under `prefix`."""
+    return QueueKeys(f"{prefix}:{{{queue}}}:")

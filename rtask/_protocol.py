@@ -1,0 +1,426 @@
+"""The pure core: each function builds one script call and knows how to decode
+its reply. The clients (`_client.py`) only send; nothing here does I/O.
+
+Each stage has the name of its Lua file: `enqueue`, `claim`, `finish`,
+`heartbeat`, `recover`, `cancel`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Any, Generic, TypeVar
+
+import orjson
+
+from ._keys import QueueKeys
+from ._scripts import Script, script
+
+T = TypeVar("T")
+_EMPTY = b""
+
+
+@dataclass(frozen=True, slots=True)
+class Call(Generic[T]):
+    """One script call to send (EVALSHA), and the decoder of its reply."""
+
+    script: Script
+    keys: Sequence[str | bytes]
+    args: Sequence[str | bytes | int | float]
+    decode: Callable[[Any], T]
+
+
+def _now_arg(now_ms: int | None) -> str | int:
+    return "" if now_ms is None else int(now_ms)
+
+
+# ---------------------------------------------------------------- enqueue
+
+
+@dataclass(frozen=True, slots=True)
+class NewJob:
+    """A job ready to store: `body` is its state JSON without the opening brace."""
+
+    id: str
+    task: str
+    delay_ms: int
+    priority: int
+    body: bytes
+    payload: bytes
+
+
+def state_body(
+    *, task: str, max_attempts: int, priority: int, timeout_ms: int, tags: Sequence[str]
+) -> bytes:
+    """The state JSON of a new job without "{" (enqueue.lua adds "ct" and "due")."""
+    state: dict[str, Any] = {
+        "t": task,
+        "s": "scheduled",
+        "a": 0,
+        "m": max_attempts,
+        "p": priority,
+        "c": 0,
+        "to": timeout_ms,
+    }
+    if tags:
+        state["tg"] = list(tags)
+    return orjson.dumps(state)[1:]
+
+
+@dataclass(frozen=True, slots=True)
+class EnqueueReply:
+    now_ms: int
+    stored: list[bool]
+
+
+def _decode_enqueue(reply: list[Any]) -> EnqueueReply:
+    return EnqueueReply(int(reply[0]), [code == 1 for code in reply[1:]])
+
+
+def enqueue(
+    keys: QueueKeys, jobs: Sequence[NewJob], now_ms: int | None = None
+) -> Call[EnqueueReply]:
+    """Store `jobs` (all of one queue) in one call."""
+    task_index: dict[str, int] = {}
+    for job in jobs:
+        task_index.setdefault(job.task, len(task_index) + 1)
+    script_keys: list[str | bytes] = [keys.jobs, keys.tasks]
+    args: list[str | bytes | int | float] = [
+        _now_arg(now_ms),
+        keys.wake_channel,
+        len(task_index),
+    ]
+    for task in task_index:
+        script_keys += (keys.scheduled(task), keys.ready(task))
+        args.append(task)
+    for job in jobs:
+        args += (job.id, task_index[job.task], job.delay_ms, job.priority, job.body, job.payload)
+    return Call(script("enqueue"), script_keys, args, _decode_enqueue)
+
+
+# ---------------------------------------------------------------- claim
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedJob:
+    """A job this worker now holds: run it, then report it with `token`."""
+
+    id: str
+    queue: str
+    state: dict[str, Any]
+    payload: bytes
+
+    @property
+    def task(self) -> str:
+        return str(self.state["t"])
+
+    @property
+    def token(self) -> str:
+        return str(self.state["c"])
+
+    @property
+    def attempt(self) -> int:
+        return int(self.state["a"])
+
+    @property
+    def max_attempts(self) -> int:
+        return int(self.state["m"])
+
+    @property
+    def timeout_ms(self) -> int:
+        return int(self.state.get("to") or 0)
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimReply:
+    now_ms: int
+    next_due_ms: int | None
+    jobs: list[ClaimedJob]
+
+
+def _claim_decoder(queue: str) -> Callable[[list[Any]], ClaimReply]:
+    def decode(reply: list[Any]) -> ClaimReply:
+        next_due = int(reply[1])
+        jobs = [
+            ClaimedJob(_str(reply[k]), queue, orjson.loads(reply[k + 1]), reply[k + 2])
+            for k in range(2, len(reply), 3)
+        ]
+        return ClaimReply(int(reply[0]), None if next_due < 0 else next_due, jobs)
+
+    return decode
+
+
+def claim(
+    keys: QueueKeys,
+    queue: str,
+    *,
+    worker: str,
+    n: int,
+    lease_ms: int,
+    tasks: Sequence[tuple[str, int]],
+    rotation: int = 0,
+    promote_limit: int = 1000,
+    now_ms: int | None = None,
+) -> Call[ClaimReply]:
+    """Claim up to `n` jobs of `tasks` ((name, cap) pairs; cap 0 = none) for `worker`."""
+    script_keys: list[str | bytes] = [keys.jobs, keys.running, keys.active]
+    args: list[str | bytes | int | float] = [
+        _now_arg(now_ms),
+        worker,
+        n,
+        lease_ms,
+        promote_limit,
+        rotation % max(1, len(tasks)),
+        len(tasks),
+    ]
+    for name, cap in tasks:
+        script_keys += (keys.scheduled(name), keys.ready(name))
+        args += (name, cap)
+    return Call(script("claim"), script_keys, args, _claim_decoder(queue))
+
+
+# ---------------------------------------------------------------- finish
+
+
+class OutcomeCode(IntEnum):
+    """What a run produced; the numbers are finish.lua's codes."""
+
+    SUCCEEDED = 1
+    RETRY = 2
+    FAILED = 3
+    SNOOZED = 4
+    CANCELLED = 5
+    RELEASED = 6
+
+
+class FinishResult(IntEnum):
+    """finish.lua's answer per outcome."""
+
+    APPLIED = 1
+    CANCELLED_MEANWHILE = 2
+    NOT_FOUND = -1
+    LEASE_LOST = -2
+    TASK_NOT_PASSED = -3
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """One finished run, as reported to finish.lua."""
+
+    id: str
+    token: str
+    code: OutcomeCode
+    delay_ms: int = 0
+    blob: bytes = _EMPTY
+
+
+@dataclass(frozen=True, slots=True)
+class Retention:
+    """How long finished jobs are kept: by age (seconds) and count; 0 = no limit."""
+
+    succeeded_s: float = 3600.0
+    succeeded_max: int = 10_000
+    failed_s: float = 7 * 24 * 3600.0
+    failed_max: int = 100_000
+    cancelled_s: float = 24 * 3600.0
+    cancelled_max: int = 10_000
+
+    def args(self) -> list[int]:
+        return [
+            int(self.succeeded_s * 1000),
+            self.succeeded_max,
+            int(self.failed_s * 1000),
+            self.failed_max,
+            int(self.cancelled_s * 1000),
+            self.cancelled_max,
+        ]
+
+
+@dataclass(frozen=True, slots=True)
+class FinishReply:
+    now_ms: int
+    results: list[FinishResult]
+
+
+def _decode_finish(reply: list[Any]) -> FinishReply:
+    return FinishReply(int(reply[0]), [FinishResult(int(code)) for code in reply[1:]])
+
+
+def finish(
+    keys: QueueKeys,
+    outcomes: Sequence[Outcome],
+    *,
+    tasks: Sequence[tuple[str, int]],
+    retention: Retention,
+    now_ms: int | None = None,
+) -> Call[FinishReply]:
+    """Report `outcomes` of jobs of `tasks` ((name, cap) pairs) in one call."""
+    script_keys: list[str | bytes] = [
+        keys.jobs,
+        keys.running,
+        keys.active,
+        keys.succeeded,
+        keys.failed,
+        keys.cancelled,
+    ]
+    args: list[str | bytes | int | float] = [_now_arg(now_ms), keys.wake_channel]
+    args += retention.args()
+    args.append(len(tasks))
+    for name, cap in tasks:
+        script_keys += (keys.scheduled(name), keys.ready(name))
+        args += (name, cap)
+    for o in outcomes:
+        args += (o.id, o.token, int(o.code), o.delay_ms, o.blob)
+    return Call(script("finish"), script_keys, args, _decode_finish)
+
+
+def error_entry(
+    *, attempt: int, type: str, message: str, traceback: str = "", worker: str = ""
+) -> bytes:
+    """An error JSON object for finish.lua/cancel.lua (the script stamps "at")."""
+    entry: dict[str, Any] = {"attempt": attempt, "type": type, "message": message}
+    if traceback:
+        entry["traceback"] = traceback
+    if worker:
+        entry["worker"] = worker
+    return orjson.dumps(entry)
+
+
+# ---------------------------------------------------------------- heartbeat
+
+
+@dataclass(frozen=True, slots=True)
+class HeartbeatReply:
+    now_ms: int
+    lost: list[str]
+    cancelled: list[str]
+
+
+def _decode_heartbeat(reply: list[Any]) -> HeartbeatReply:
+    return HeartbeatReply(int(reply[0]), [_str(i) for i in reply[1]], [_str(i) for i in reply[2]])
+
+
+def heartbeat(
+    keys: QueueKeys,
+    *,
+    worker: str,
+    lease_ms: int,
+    held: Sequence[tuple[str, str]],
+    now_ms: int | None = None,
+) -> Call[HeartbeatReply]:
+    """Extend the leases of `held` ((id, token) pairs) and register `worker` as alive."""
+    args: list[str | bytes | int | float] = [_now_arg(now_ms), worker, lease_ms]
+    for job_id, token in held:
+        args += (job_id, token)
+    return Call(
+        script("heartbeat"), [keys.jobs, keys.running, keys.workers], args, _decode_heartbeat
+    )
+
+
+# ---------------------------------------------------------------- recover
+
+
+@dataclass(frozen=True, slots=True)
+class RecoverReply:
+    now_ms: int
+    swept: bool
+    requeued: int
+    failed: int
+    skipped: int
+
+
+def _decode_recover(reply: list[Any]) -> RecoverReply:
+    now, swept, requeued, failed, skipped = (int(x) for x in reply)
+    return RecoverReply(now, swept == 1, requeued, failed, skipped)
+
+
+def recover(
+    keys: QueueKeys,
+    *,
+    tasks: Sequence[str],
+    gate_ms: int,
+    limit: int = 1000,
+    now_ms: int | None = None,
+) -> Call[RecoverReply]:
+    """Retry or fail jobs of `tasks` whose lease expired; at most one sweep per `gate_ms`."""
+    script_keys: list[str | bytes] = [
+        keys.jobs,
+        keys.running,
+        keys.active,
+        keys.failed,
+        keys.cancelled,
+        keys.recover_gate,
+    ]
+    script_keys += [keys.ready(t) for t in tasks]
+    args: list[str | bytes | int | float] = [
+        _now_arg(now_ms),
+        gate_ms,
+        limit,
+        keys.wake_channel,
+        len(tasks),
+        *tasks,
+    ]
+    return Call(script("recover"), script_keys, args, _decode_recover)
+
+
+# ---------------------------------------------------------------- cancel
+
+
+class CancelResult(IntEnum):
+    """cancel.lua's answer."""
+
+    CANCELLED = 1
+    REQUESTED = 2
+    ALREADY_FINISHED = 0
+    NOT_FOUND = -1
+    OTHER_TASK = -4
+
+
+def _decode_cancel(reply: list[Any]) -> CancelResult:
+    return CancelResult(int(reply[1]))
+
+
+def cancel(
+    keys: QueueKeys, job_id: str, *, task: str, reason: str, now_ms: int | None = None
+) -> Call[CancelResult]:
+    """Cancel job `job_id` of `task`: at once if waiting, at its next heartbeat if running."""
+    entry = error_entry(attempt=0, type="cancelled", message=reason)
+    return Call(
+        script("cancel"),
+        [keys.jobs, keys.cancelled, keys.scheduled(task), keys.ready(task)],
+        [_now_arg(now_ms), job_id, task, entry],
+        _decode_cancel,
+    )
+
+
+# ---------------------------------------------------------------- reads
+
+
+@dataclass(frozen=True, slots=True)
+class RawJob:
+    """A job's stored fields, undecoded; `state` is None when there is no such job."""
+
+    now_ms: int
+    state: dict[str, Any] | None
+    result: bytes | None
+    errors: list[dict[str, Any]]
+
+
+def read_job(keys: QueueKeys, job_id: str) -> Call[RawJob]:
+    """Read a job's record and the server time."""
+
+    def decode(reply: list[Any]) -> RawJob:
+        now, state, result, errors = reply
+        return RawJob(
+            int(now),
+            orjson.loads(state) if state else None,
+            result,
+            orjson.loads(errors) if errors else [],
+        )
+
+    return Call(script("read"), [keys.jobs], [job_id], decode)
+
+
+def _str(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

@@ -1,0 +1,254 @@
+"""Tasks: a registered function plus its options, and how to enqueue it."""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
+
+from ._backoff import BackoffLike, to_backoff
+from ._codec import encode
+from ._errors import ConfigError, InvalidInput, PayloadTooLarge
+from ._job import Job, SyncJob, new_job_id
+from ._keys import QueueKeys, check_job_id, check_queue, check_task_name
+from ._protocol import Call, EnqueueReply, NewJob, enqueue, state_body
+
+if TYPE_CHECKING:
+    from ._app import App
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+PRIORITY_MIN, PRIORITY_MAX = -1000, 1000
+MAX_ATTEMPTS_LIMIT = 10_000
+# Most jobs per enqueue.lua call; bigger batches are split and pipelined.
+ENQUEUE_CHUNK = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class EnqueueOptions:
+    """Per-job options; None means the task's default."""
+
+    delay_s: float | None = None
+    at: datetime | None = None
+    priority: int | None = None
+    tags: tuple[str, ...] = ()
+    id: str | None = None
+    max_attempts: int | None = None
+    timeout_s: float | None = None
+
+
+def _check_int(what: str, value: int, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise InvalidInput(f"{what} must be an integer in [{low}, {high}], got {value!r}")
+    return value
+
+
+def _check_seconds(what: str, value: float | None, *, positive: bool) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise InvalidInput(f"{what} must be a number of seconds, got {value!r}")
+    if value < 0 or (positive and value == 0):
+        raise InvalidInput(f"{what} must be {'> 0' if positive else '>= 0'}, got {value!r}")
+    return float(value)
+
+
+class Task(Generic[P, R]):
+    """A function registered with an App. Calling it runs the function directly."""
+
+    def __init__(
+        self,
+        app: App,
+        fn: Callable[P, Any],
+        *,
+        name: str | None = None,
+        queue: str = "default",
+        max_attempts: int = 5,
+        concurrency: int | None = None,
+        timeout: float | None = None,
+        backoff: BackoffLike | None = None,
+        blocking: bool | None = None,
+        priority: int = 0,
+    ) -> None:
+        self.app = app
+        self.fn = fn
+        self.name = check_task_name(name or f"{fn.__module__}.{fn.__qualname__}")
+        self.queue = check_queue(queue)
+        self.is_async = inspect.iscoroutinefunction(fn)
+        if blocking and self.is_async:
+            raise ConfigError(f"task {self.name}: blocking=True is for sync functions")
+        # Sync functions run in threads unless declared non-blocking.
+        self.blocking = (not self.is_async) if blocking is None else blocking
+        try:
+            self.max_attempts = _check_int("max_attempts", max_attempts, 1, MAX_ATTEMPTS_LIMIT)
+            self.concurrency = (
+                0 if concurrency is None else _check_int("concurrency", concurrency, 1, 1_000_000)
+            )
+            self.timeout_s = _check_seconds("timeout", timeout, positive=True)
+            self.priority = _check_int("priority", priority, PRIORITY_MIN, PRIORITY_MAX)
+        except InvalidInput as exc:
+            raise ConfigError(f"task {self.name}: {exc}") from None
+        self.backoff = to_backoff(backoff)
+        self._default = BoundTask(self, EnqueueOptions())
+
+    def __repr__(self) -> str:
+        return f"<Task {self.name} queue={self.queue}>"
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Any:
+        return self.fn(*args, **kwargs)
+
+    def options(
+        self,
+        *,
+        delay: float | None = None,
+        at: datetime | None = None,
+        priority: int | None = None,
+        tags: Sequence[str] = (),
+        id: str | None = None,
+        max_attempts: int | None = None,
+        timeout: float | None = None,
+    ) -> BoundTask[P, R]:
+        """The task with per-job options: `delay` seconds or `at` a time, and the rest."""
+        opts = EnqueueOptions(delay, at, priority, tuple(tags), id, max_attempts, timeout)
+        return BoundTask(self, opts)
+
+    async def enqueue(self, *args: P.args, **kwargs: P.kwargs) -> Job[R]:
+        """Enqueue one job (async)."""
+        return await self._default.enqueue(*args, **kwargs)
+
+    def enqueue_sync(self, *args: P.args, **kwargs: P.kwargs) -> SyncJob[R]:
+        """Enqueue one job (sync)."""
+        return self._default.enqueue_sync(*args, **kwargs)
+
+    async def enqueue_many(self, items: Iterable[Sequence[Any] | dict[str, Any]]) -> list[Job[R]]:
+        """Enqueue one job per item (a tuple of args, or a dict of kwargs) in one round trip."""
+        return await self._default.enqueue_many(items)
+
+    def enqueue_many_sync(
+        self, items: Iterable[Sequence[Any] | dict[str, Any]]
+    ) -> list[SyncJob[R]]:
+        """Enqueue one job per item (sync)."""
+        return self._default.enqueue_many_sync(items)
+
+
+class BoundTask(Generic[P, R]):
+    """A task with per-job options, from `task.options(...)`."""
+
+    def __init__(self, task: Task[P, R], opts: EnqueueOptions) -> None:
+        self.task = task
+        self.opts = opts
+        self._check()
+
+    def _check(self) -> None:
+        o = self.opts
+        if o.delay_s is not None and o.at is not None:
+            raise InvalidInput("give either delay or at, not both")
+        _check_seconds("delay", o.delay_s, positive=False)
+        _check_seconds("timeout", o.timeout_s, positive=True)
+        if o.priority is not None:
+            _check_int("priority", o.priority, PRIORITY_MIN, PRIORITY_MAX)
+        if o.max_attempts is not None:
+            _check_int("max_attempts", o.max_attempts, 1, MAX_ATTEMPTS_LIMIT)
+        if o.id is not None:
+            check_job_id(o.id)
+        if o.at is not None and o.at.tzinfo is None:
+            raise InvalidInput("at must be a timezone-aware datetime")
+        for tag in o.tags:
+            if not isinstance(tag, str) or not tag:
+                raise InvalidInput(f"tags must be non-empty strings, got {tag!r}")
+
+    def options(self, **changes: Any) -> BoundTask[P, R]:
+        """These options with some changed (same keywords as `Task.options`)."""
+        renamed = {_OPTION_FIELDS.get(k, k): v for k, v in changes.items()}
+        if "tags" in renamed:
+            renamed["tags"] = tuple(renamed["tags"])
+        try:
+            return BoundTask(self.task, replace(self.opts, **renamed))
+        except TypeError as exc:
+            raise InvalidInput(f"unknown option: {exc}") from None
+
+    def build(self, args: Sequence[Any], kwargs: dict[str, Any], job_id: str | None) -> NewJob:
+        """The job to store for these arguments (pure: no I/O)."""
+        task, o, app = self.task, self.opts, self.task.app
+        payload = encode(app.codec, [list(args), kwargs])
+        if len(payload) > app.max_payload_bytes:
+            raise PayloadTooLarge(
+                f"task {task.name}: payload is {len(payload)} bytes,"
+                f" over the limit of {app.max_payload_bytes}"
+            )
+        delay_s = o.delay_s or 0.0
+        if o.at is not None:
+            delay_s = max(0.0, o.at.timestamp() - app.clock())
+        timeout_s = o.timeout_s if o.timeout_s is not None else task.timeout_s
+        priority = task.priority if o.priority is None else o.priority
+        body = state_body(
+            task=task.name,
+            max_attempts=o.max_attempts or task.max_attempts,
+            priority=priority,
+            timeout_ms=int((timeout_s or 0) * 1000),
+            tags=o.tags,
+        )
+        return NewJob(
+            job_id or new_job_id(), task.name, int(delay_s * 1000), priority, body, payload
+        )
+
+    def _build_many(self, items: Iterable[Sequence[Any] | dict[str, Any]]) -> list[NewJob]:
+        if self.opts.id is not None:
+            raise InvalidInput("enqueue_many cannot take a fixed id")
+        built = []
+        for item in items:
+            if isinstance(item, dict):
+                built.append(self.build((), item, None))
+            elif isinstance(item, list | tuple):
+                built.append(self.build(item, {}, None))
+            else:
+                raise InvalidInput(f"enqueue_many items are tuples of args or dicts, not {item!r}")
+        return built
+
+    async def enqueue(self, *args: P.args, **kwargs: P.kwargs) -> Job[R]:
+        """Enqueue one job (async)."""
+        job = self.build(args, kwargs, self.opts.id)
+        reply = await self.task.app.async_client().run(enqueue(self._keys(), [job]))
+        return Job(self.task.app, job.id, self.task.queue, self.task.name, reply.stored[0])
+
+    def enqueue_sync(self, *args: P.args, **kwargs: P.kwargs) -> SyncJob[R]:
+        """Enqueue one job (sync)."""
+        job = self.build(args, kwargs, self.opts.id)
+        reply = self.task.app.sync_client().run(enqueue(self._keys(), [job]))
+        return SyncJob(self.task.app, job.id, self.task.queue, self.task.name, reply.stored[0])
+
+    async def enqueue_many(self, items: Iterable[Sequence[Any] | dict[str, Any]]) -> list[Job[R]]:
+        """Enqueue one job per item, in one round trip."""
+        jobs = self._build_many(items)
+        calls = self._enqueue_calls(jobs)
+        replies = await self.task.app.async_client().run_many(calls) if calls else []
+        stored = [flag for reply in replies for flag in reply.stored]
+        t = self.task
+        return [Job(t.app, j.id, t.queue, t.name, s) for j, s in zip(jobs, stored, strict=True)]
+
+    def enqueue_many_sync(
+        self, items: Iterable[Sequence[Any] | dict[str, Any]]
+    ) -> list[SyncJob[R]]:
+        """Enqueue one job per item (sync), in one round trip."""
+        jobs = self._build_many(items)
+        calls = self._enqueue_calls(jobs)
+        replies = self.task.app.sync_client().run_many(calls) if calls else []
+        stored = [flag for reply in replies for flag in reply.stored]
+        t = self.task
+        return [SyncJob(t.app, j.id, t.queue, t.name, s) for j, s in zip(jobs, stored, strict=True)]
+
+    def _keys(self) -> QueueKeys:
+        return self.task.app.keys(self.task.queue)
+
+    def _enqueue_calls(self, jobs: list[NewJob]) -> list[Call[EnqueueReply]]:
+        keys = self._keys()
+        return [
+            enqueue(keys, jobs[i : i + ENQUEUE_CHUNK]) for i in range(0, len(jobs), ENQUEUE_CHUNK)
+        ]
+
+
+_OPTION_FIELDS = {"delay": "delay_s", "timeout": "timeout_s"}

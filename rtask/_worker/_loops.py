@@ -1,0 +1,120 @@
+"""The worker's side loops: wake-up listener, heartbeat, recovery sweep."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any
+
+from .._errors import BackendError, map_redis_errors
+from .._protocol import heartbeat as heartbeat_call
+from .._protocol import recover as recover_call
+from ._state import CANCELLED, LOST
+
+if TYPE_CHECKING:
+    from ._worker import Worker
+
+log = logging.getLogger("rtask.worker")
+
+# Task names enqueued on a queue are re-read this often, so jobs of tasks
+# this worker does not know are claimed and failed with the reason.
+DISCOVER_EVERY_S = 10.0
+
+
+async def discover_tasks(worker: Worker, client: Any) -> None:
+    """Add every task name ever enqueued on the worker's queues (cap 0 if unknown)."""
+    for q in worker.queues:
+        with map_redis_errors():
+            names = await client.redis.smembers(q.keys.tasks)
+        for raw in sorted(names):
+            name = raw.decode() if isinstance(raw, bytes) else raw
+            task = worker.app.tasks.get(name)
+            if task is None or task.queue == q.name:
+                q.add_task(name, task.concurrency if task else 0)
+
+
+async def listen(worker: Worker, client: Any) -> None:
+    """Wake the pump when a queue publishes that work arrived (enqueue, retry, free slot)."""
+    channels = {q.keys.wake_channel: q for q in worker.queues}
+    while True:
+        try:
+            pubsub = client.redis.pubsub(ignore_subscribe_messages=True)
+            async with pubsub:
+                await pubsub.subscribe(*channels)
+                # Anything published before the subscription took effect is
+                # caught by one more claim.
+                _wake(worker, channels.values())
+                async for message in pubsub.listen():
+                    if message and message.get("type") == "message":
+                        channel = message["channel"]
+                        name = channel.decode() if isinstance(channel, bytes) else channel
+                        _wake(worker, [channels[name]])
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("worker %s: wake-up listener failed (%s); reconnecting", worker.id, exc)
+            await asyncio.sleep(1.0)
+
+
+def _wake(worker: Worker, queues: Any) -> None:
+    for q in queues:
+        q.may_have_work = True
+        q.wake_seq += 1
+    worker._event.set()
+
+
+async def heartbeat(worker: Worker, client: Any) -> None:
+    """Renew the leases of running jobs; stop the ones lost or cancelled.
+
+    If renewals keep failing for a whole lease, another worker may take the
+    jobs over: they are stopped here and not reported (the lease guard).
+    """
+    loop = asyncio.get_running_loop()
+    lease_ms = int(worker.config.lease_s * 1000)
+    for q in worker.queues:
+        q.last_heartbeat_ok = loop.time()
+    while True:
+        await asyncio.sleep(worker.config.heartbeat_interval_s)
+        held = {q.name: [(i, r.job.token) for i, r in q.running.items()] for q in worker.queues}
+        calls = [
+            heartbeat_call(q.keys, worker=worker.id, lease_ms=lease_ms, held=held[q.name])
+            for q in worker.queues
+        ]
+        try:
+            replies = await client.run_many(calls)
+        except BackendError as exc:
+            log.warning("worker %s: heartbeat failed (%s)", worker.id, exc)
+            for q in worker.queues:
+                if loop.time() - q.last_heartbeat_ok > worker.config.lease_s:
+                    for run in list(q.running.values()):
+                        run.stop(LOST)
+            continue
+        for q, reply in zip(worker.queues, replies, strict=True):
+            q.last_heartbeat_ok = loop.time()
+            for job_id in reply.lost:
+                if (lost := q.running.get(job_id)) is not None:
+                    worker.stats["lost"] += 1
+                    lost.stop(LOST)
+            for job_id in reply.cancelled:
+                if (stopped := q.running.get(job_id)) is not None:
+                    stopped.stop(CANCELLED)
+
+
+async def recover(worker: Worker, client: Any) -> None:
+    """Sweep expired leases; the gate lets one worker of the fleet do it per interval."""
+    loop = asyncio.get_running_loop()
+    gate_ms = int(worker.config.recover_s * 1000)
+    next_discovery = loop.time() + DISCOVER_EVERY_S
+    while True:
+        try:
+            if loop.time() >= next_discovery:
+                await discover_tasks(worker, client)
+                next_discovery = loop.time() + DISCOVER_EVERY_S
+            calls = [
+                recover_call(q.keys, tasks=q.task_names(), gate_ms=gate_ms) for q in worker.queues
+            ]
+            for reply in await client.run_many(calls):
+                worker.stats["recovered"] += reply.requeued + reply.failed
+        except BackendError as exc:
+            log.warning("worker %s: recovery sweep failed (%s)", worker.id, exc)
+        await asyncio.sleep(worker.config.recover_s)

@@ -1,0 +1,59 @@
+"""In-process state of one worker, per queue."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from .._context import JobContext
+from .._keys import QueueKeys
+from .._protocol import ClaimedJob, Outcome
+
+# Why a running job's asyncio task was cancelled; decides what is reported.
+LOST, CANCELLED, SHUTDOWN = "lost", "cancelled", "shutdown"
+
+
+@dataclass(slots=True)
+class Running:
+    """A job this process runs now."""
+
+    job: ClaimedJob
+    context: JobContext
+    task: asyncio.Task[None] | None = None
+    stop_reason: str | None = None
+
+    def stop(self, reason: str) -> None:
+        """Interrupt the job (async tasks get CancelledError; sync ones see the flag)."""
+        if self.stop_reason is None:
+            self.stop_reason = reason
+        self.context._cancelled.set()
+        if self.task is not None:
+            self.task.cancel()
+
+
+@dataclass(slots=True)
+class QueueState:
+    """What the worker tracks for one queue.
+
+    Invariant: a job is in `running` from its claim until its outcome is put in
+    `outcomes` (or it is dropped as lost); an outcome leaves `outcomes` only in
+    a finish call whose reply was received.
+    """
+
+    name: str
+    keys: QueueKeys
+    tasks: list[tuple[str, int]]  # (name, cap) of every task claimed from this queue
+    running: dict[str, Running] = field(default_factory=dict)
+    outcomes: list[Outcome] = field(default_factory=list)
+    may_have_work: bool = True
+    wake_seq: int = 0  # bumped by every wake-up signal
+    next_due: float | None = None  # loop time of the earliest scheduled job
+    rotation: int = 0
+    last_heartbeat_ok: float = 0.0
+
+    def task_names(self) -> list[str]:
+        return [name for name, _ in self.tasks]
+
+    def add_task(self, name: str, cap: int) -> None:
+        if name not in self.task_names():
+            self.tasks.append((name, cap))

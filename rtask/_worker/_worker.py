@@ -1,0 +1,278 @@
+"""The worker process loop: one pump (finish + claim in one round trip), plus
+heartbeat, recovery and wake-up loops, all in one TaskGroup."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import threading
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
+
+from .._context import JobContext
+from .._errors import BackendError
+from .._protocol import ClaimReply, FinishReply, FinishResult, claim, finish
+from . import _loops
+from ._config import WorkerConfig
+from ._execute import cancelled, execute, released
+from ._state import CANCELLED, LOST, SHUTDOWN, QueueState, Running
+
+if TYPE_CHECKING:
+    from .._app import App
+
+log = logging.getLogger("rtask.worker")
+
+
+class Worker:
+    """Claims and runs jobs of some queues. `await worker.run()` until stopped."""
+
+    def __init__(self, app: App, config: WorkerConfig) -> None:
+        self.app = app
+        self.config = config
+        self.id = config.worker_id
+        self.stats: Counter[str] = Counter()
+        self.queues = [
+            QueueState(
+                q,
+                app.keys(q),
+                [(t.name, t.concurrency) for t in app.tasks.values() if t.queue == q],
+            )
+            for q in config.queues
+        ]
+        self._by_name = {q.name: q for q in self.queues}
+        self._pool = ThreadPoolExecutor(config.thread_count, thread_name_prefix="rtask-job")
+        self._event = asyncio.Event()
+        self._stopping = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def __repr__(self) -> str:
+        return f"<Worker {self.id} queues={list(self.config.queues)}>"
+
+    # ------------------------------------------------------------ control
+
+    def stop(self) -> None:
+        """Begin a graceful shutdown: stop claiming, let running jobs finish
+        within `grace_s`, then hand the rest back. Safe from any thread."""
+        loop = self._loop
+        if loop is None:
+            self._stopping = True
+        elif threading.get_ident() == getattr(loop, "_thread_id", None):
+            self._begin_stop()
+        else:
+            loop.call_soon_threadsafe(self._begin_stop)
+
+    def _begin_stop(self) -> None:
+        if self._stopping:
+            return
+        self._stopping = True
+        self._event.set()
+        log.info("worker %s stopping: %d jobs running", self.id, self.in_flight())
+        assert self._loop is not None
+        self._loop.call_later(self.config.grace_s, self._hand_back)
+
+    def _hand_back(self) -> None:
+        for q in self.queues:
+            for run in list(q.running.values()):
+                run.stop(SHUTDOWN)
+
+    def in_flight(self) -> int:
+        return sum(len(q.running) for q in self.queues)
+
+    # ------------------------------------------------------------ run
+
+    async def run(self, burst: bool = False) -> None:
+        """Run until stopped (SIGTERM/SIGINT or `stop()`); with `burst=True`,
+        return once nothing is due and nothing is running."""
+        self._loop = asyncio.get_running_loop()
+        self._event = asyncio.Event()
+        signals = self._install_signals()
+        client = self.app.async_client()
+        try:
+            await _loops.discover_tasks(self, client)
+            async with asyncio.TaskGroup() as tg:
+                helpers = [
+                    tg.create_task(_loops.listen(self, client)),
+                    tg.create_task(_loops.heartbeat(self, client)),
+                    tg.create_task(_loops.recover(self, client)),
+                ]
+                try:
+                    await self._pump(client, burst)
+                except asyncio.CancelledError:
+                    await self._abandon(client)
+                    raise
+                for helper in helpers:
+                    helper.cancel()
+        finally:
+            for sig in signals:
+                self._loop.remove_signal_handler(sig)
+            self._pool.shutdown(wait=False, cancel_futures=True)
+
+    async def _abandon(self, client: Any) -> None:
+        """run() was cancelled: hand every running job back at once, unrun."""
+        self._stopping = True
+        self._hand_back()
+        tasks = [r.task for q in self.queues for r in q.running.values() if r.task]
+        await asyncio.gather(*tasks, return_exceptions=True)
+        calls, handlers = self._plan()
+        if calls:
+            with contextlib.suppress(BackendError):
+                for handler, reply in zip(handlers, await client.run_many(calls), strict=True):
+                    handler(reply)
+
+    def _install_signals(self) -> list[signal.Signals]:
+        if (
+            not self.config.handle_signals
+            or threading.current_thread() is not threading.main_thread()
+        ):
+            return []
+        assert self._loop is not None
+        installed = []
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            self._loop.add_signal_handler(sig, self._begin_stop)
+            installed.append(sig)
+        return installed
+
+    # ------------------------------------------------------------ the pump
+
+    async def _pump(self, client: Any, burst: bool) -> None:
+        failures = 0
+        while True:
+            calls, handlers = self._plan()
+            if not calls:
+                if self._stopping and not self.in_flight():
+                    return
+                if burst and not self.in_flight() and not any(q.may_have_work for q in self.queues):
+                    return
+                await self._wait()
+                continue
+            self._event.clear()
+            try:
+                replies = await client.run_many(calls)
+            except BackendError as exc:
+                failures += 1
+                for handler in handlers:
+                    handler(None)  # puts unsent outcomes back
+                pause = min(0.05 * 2**failures, 2.0)
+                log.warning(
+                    "worker %s: Redis call failed (%s); retrying in %.2fs", self.id, exc, pause
+                )
+                await asyncio.sleep(pause)
+                continue
+            failures = 0
+            for handler, reply in zip(handlers, replies, strict=True):
+                handler(reply)
+
+    def _plan(self) -> tuple[list[Any], list[Any]]:
+        """The calls of the next round trip: every pending finish, then claims."""
+        calls: list[Any] = []
+        handlers: list[Any] = []
+        for q in self.queues:
+            if q.outcomes:
+                outcomes, q.outcomes = q.outcomes, []
+                calls.append(finish(q.keys, outcomes, tasks=q.tasks, retention=self.app.retention))
+                handlers.append(self._on_finish(q, outcomes))
+        free = 0 if self._stopping else self.config.concurrency - self.in_flight()
+        wanting = [q for q in self.queues if q.may_have_work and q.tasks]
+        if free > 0 and wanting:
+            share = max(1, min(free // len(wanting), self.config.batch_max))
+            for q in wanting:
+                q.rotation += 1
+                call = claim(
+                    q.keys,
+                    q.name,
+                    worker=self.id,
+                    n=share,
+                    lease_ms=int(self.config.lease_s * 1000),
+                    tasks=q.tasks,
+                    rotation=q.rotation,
+                )
+                calls.append(call)
+                handlers.append(self._on_claim(q, share, q.wake_seq))
+        return calls, handlers
+
+    def _on_finish(self, q: QueueState, outcomes: list[Any]) -> Any:
+        def handle(reply: FinishReply | None) -> None:
+            if reply is None:
+                q.outcomes[:0] = outcomes  # not sent: keep them for the next try
+                return
+            for outcome, result in zip(outcomes, reply.results, strict=True):
+                self.stats[f"finish.{result.name.lower()}"] += 1
+                if result is FinishResult.APPLIED:
+                    self.stats[f"outcome.{outcome.code.name.lower()}"] += 1
+            q.may_have_work = True  # a retry may be due now, a slot is free
+
+        return handle
+
+    def _on_claim(self, q: QueueState, asked: int, seq: int) -> Any:
+        def handle(reply: ClaimReply | None) -> None:
+            if reply is None:
+                return
+            loop = asyncio.get_running_loop()
+            if len(reply.jobs) < asked and q.wake_seq == seq:
+                q.may_have_work = False  # drained (or capped), and no wake-up since
+            q.next_due = (
+                None
+                if reply.next_due_ms is None
+                else loop.time() + (reply.next_due_ms - reply.now_ms) / 1000
+            )
+            self.stats["claimed"] += len(reply.jobs)
+            for job in reply.jobs:
+                self._start(q, job)
+
+        return handle
+
+    async def _wait(self) -> None:
+        loop = asyncio.get_running_loop()
+        timeout = self.config.idle_poll_s
+        dues = [q.next_due for q in self.queues if q.next_due is not None]
+        if dues:
+            timeout = max(0.0, min(timeout, min(dues) - loop.time()))
+        try:
+            async with asyncio.timeout(timeout):
+                await self._event.wait()
+        except TimeoutError:
+            for q in self.queues:
+                q.may_have_work = True
+
+    # ------------------------------------------------------------ jobs
+
+    def _start(self, q: QueueState, job: Any) -> None:
+        context = JobContext(
+            job.id,
+            q.name,
+            job.task,
+            job.attempt,
+            job.max_attempts,
+            job.token,
+            tuple(job.state.get("tg") or ()),
+        )
+        run = Running(job, context)
+        q.running[job.id] = run
+        run.task = asyncio.create_task(self._run(q, run))
+
+    async def _run(self, q: QueueState, run: Running) -> None:
+        job = run.job
+        task = self.app.tasks.get(job.task)
+        try:
+            outcome = await execute(
+                job, task, run.context, pool=self._pool, codec=self.app.codec, worker=self.id
+            )
+        except asyncio.CancelledError:
+            if run.stop_reason == CANCELLED:
+                outcome = cancelled(job, self.id)
+            elif run.stop_reason == SHUTDOWN:
+                outcome = released(job)
+            else:
+                outcome = None  # lost: the lease belongs to someone else now
+        except Exception as exc:  # a bug in rtask itself: keep the worker alive
+            log.exception("worker %s: job %s crashed the executor", self.id, job.id)
+            outcome = None
+            self.stats["executor_errors"] += 1
+            del exc
+        q.running.pop(job.id, None)
+        if outcome is not None and run.stop_reason != LOST:
+            q.outcomes.append(outcome)
+        self._event.set()
