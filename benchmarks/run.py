@@ -269,6 +269,12 @@ class Bench:
         self.r = srv.r
         self.args = args
         self.logdir = logdir
+        self.adapter: BaseAdapter | None = None
+
+    def flush(self) -> None:
+        self.srv.flush()
+        if self.adapter is not None:
+            self.adapter.on_flush()
 
     def prequeue(self, a: BaseAdapter, n: int, kind: str) -> str:
         if a.bulk_na is None:
@@ -285,7 +291,7 @@ class Bench:
         n, out = self.args.n, {}
         rs = []
         for i in range(self.args.runs):
-            self.srv.flush()
+            self.flush()
             t = time.perf_counter()
             a.enqueue_one(n, "noop")
             d = time.perf_counter() - t
@@ -297,7 +303,7 @@ class Bench:
         else:
             rs = []
             for i in range(self.args.runs):
-                self.srv.flush()
+                self.flush()
                 t = time.perf_counter()
                 a.enqueue_bulk(n, "noop")
                 d = time.perf_counter() - t
@@ -310,7 +316,7 @@ class Bench:
     # B (+E) ---------------------------------------------------------------
     def drain_once(self, a: BaseAdapter, procs: int, cost: bool) -> dict[str, Any]:
         n = self.args.n
-        self.srv.flush()
+        self.flush()
         mem0 = self.srv.used_memory()
         how = self.prequeue(a, n, "noop")
         mem1 = self.srv.used_memory()
@@ -385,7 +391,7 @@ class Bench:
         ideal = n * common.SLEEP_S / C_CONCURRENCY
         rs = []
         for i in range(self.args.runs):
-            self.srv.flush()
+            self.flush()
             self.prequeue(a, n, "sleep")
             t_spawn = time.perf_counter()
             a.start_workers(1, conc)
@@ -415,7 +421,7 @@ class Bench:
         m = self.args.d_n
         rs = []
         for i in range(self.args.runs):
-            self.srv.flush()
+            self.flush()
             a.start_workers(1, a.drain_concurrency)
             try:
                 a.enqueue_lat(time.time())  # warm-up: wait until the worker really runs jobs
@@ -475,6 +481,7 @@ class Bench:
             notes=list(a.notes),
         )
         log(f"[{name}] {res['version']}")
+        self.adapter = a
         try:
             a.setup()
         except Exception as e:
@@ -502,6 +509,7 @@ class Bench:
                 res[key] = {"error": msg.splitlines()[0]}
         with contextlib.suppress(Exception):
             a.close()
+        self.adapter = None
         return res
 
 
@@ -790,6 +798,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     srv = RedisServer()
     srv.start()
+    os.environ[common.ENV_URL] = srv.url  # adapters build their app objects from it at import
     logdir = srv.dir / "logs"
     logdir.mkdir()
     log(f"redis-server {srv.version()} on {srv.url} (dir {srv.dir})")

@@ -75,9 +75,9 @@ class App:
     # ------------------------------------------------------------ tasks
 
     @overload
-    def task(self, fn: Callable[P, Coroutine[Any, Any, R]], /) -> Task[P, R]: ...
+    def task(self, fn: Callable[P, Coroutine[Any, Any, R]]) -> Task[P, R]: ...
     @overload
-    def task(self, fn: Callable[P, R], /) -> Task[P, R]: ...
+    def task(self, fn: Callable[P, R]) -> Task[P, R]: ...
     @overload
     def task(
         self,
@@ -95,7 +95,6 @@ class App:
     def task(
         self,
         fn: Callable[..., Any] | None = None,
-        /,
         *,
         name: str | None = None,
         queue: str = "default",

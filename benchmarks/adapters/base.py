@@ -12,6 +12,7 @@ Contract used by ``benchmarks/run.py``::
 
     a = Adapter(redis_url, logdir)   # may raise Unavailable("reason")
     a.setup()                        # connect clients (not timed)
+    a.on_flush()                     # after each FLUSHALL (re-declare groups etc.)
     a.enqueue_one(n, kind)           # n sequential enqueues (timed by the harness)
     a.enqueue_bulk(n, kind)          # framework's bulk API; only if a.bulk_na is None
     a.enqueue_lat(t_enq)             # one latency job carrying time.time() at enqueue
@@ -75,6 +76,9 @@ class BaseAdapter:
 
     def close(self) -> None:
         """Release producer-side clients."""
+
+    def on_flush(self) -> None:
+        """Called after every FLUSHALL of the harness' server (re-create what setup() made)."""
 
     def enqueue_one(self, n: int, kind: str = "noop") -> None:
         raise NotImplementedError

@@ -15,9 +15,8 @@ from taskiq_redis import RedisStreamBroker
 from . import _common as c
 from .base import AsyncAdapter
 
-# The broker is built from BENCH_REDIS_URL in the worker (set by the harness);
-# the harness side builds its own in Adapter.aopen().
-broker = RedisStreamBroker(url=os.environ.get(c.ENV_URL, "redis://127.0.0.1:1/0"))
+# Built from BENCH_REDIS_URL, which the harness sets for itself and its workers.
+broker = RedisStreamBroker(url=os.environ.get(c.ENV_URL, "redis://unset:1/0"))
 
 
 @broker.task(task_name="noop")
@@ -46,17 +45,15 @@ class Adapter(AsyncAdapter):
     bulk_na = "no bulk enqueue API (kiq() per task)"
 
     async def aopen(self) -> None:
-        # Same task objects, bound to a producer broker on the harness' Redis.
-        global broker
-        os.environ[c.ENV_URL] = self.redis_url
-        broker.url = self.redis_url  # type: ignore[attr-defined]
-        self.broker = RedisStreamBroker(url=self.redis_url)
-        for t in (noop, sleep10, lat):
-            t.broker = self.broker  # kiq() sends through the producer broker
-        await self.broker.startup()
+        await broker.startup()  # as taskiq documents for the producer side
 
     async def aclose(self) -> None:
-        await self.broker.shutdown()
+        await broker.shutdown()
+
+    def on_flush(self) -> None:
+        # startup() declared the consumer group (created at "$"); the harness'
+        # FLUSHALL deleted it, so declare it again as a freshly started producer would.
+        self.run(broker._declare_consumer_group())
 
     async def aenqueue_one(self, n: int, kind: str) -> None:
         kiq = KINDS[kind].kiq

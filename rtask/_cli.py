@@ -1,0 +1,148 @@
+"""The `rtask` command: `rtask worker module:app …`."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from typing import Any
+
+import click
+
+from ._app import App
+from ._errors import RtaskError
+
+log = logging.getLogger("rtask.cli")
+
+# Exit code of a worker that cannot start (bad configuration): not restarted.
+EXIT_CONFIG = 2
+
+
+def load_app(spec: str) -> App:
+    """The App named by `module:attribute` (the current directory is importable)."""
+    module_name, _, attr = spec.partition(":")
+    if not module_name:
+        raise click.UsageError(f"expected module:app, got {spec!r}")
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise click.UsageError(f"cannot import {module_name!r}: {exc}") from exc
+    app = getattr(module, attr or "app", None)
+    if not isinstance(app, App):
+        raise click.UsageError(f"{spec!r} is not an rtask.App")
+    return app
+
+
+@click.group()
+@click.option("--log-level", default="INFO", show_default=True)
+def main(log_level: str) -> None:
+    """rtask: Redis-backed distributed tasks."""
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+
+@main.command()
+@click.argument("app_spec", metavar="MODULE:APP")
+@click.option("--queues", default="", help="Comma-separated queues (default: every task's queue).")
+@click.option("--concurrency", default=100, show_default=True, help="Jobs run at once per process.")
+@click.option("--processes", default=1, show_default=True, help="Worker processes (supervised).")
+@click.option("--lease", default=30.0, show_default=True, help="Lease length, seconds.")
+@click.option("--grace", default=20.0, show_default=True, help="Shutdown grace period, seconds.")
+@click.option("--burst", is_flag=True, help="Exit once nothing is due (one process only).")
+def worker(
+    app_spec: str,
+    queues: str,
+    concurrency: int,
+    processes: int,
+    lease: float,
+    grace: float,
+    burst: bool,
+) -> None:
+    """Run worker processes for MODULE:APP until SIGTERM/SIGINT."""
+    if processes < 1:
+        raise click.UsageError("--processes must be >= 1")
+    if processes > 1:
+        sys.exit(supervise(processes))
+    app = load_app(app_spec)
+    try:
+        w = app.worker(
+            [q for q in queues.split(",") if q] or None,
+            concurrency=concurrency,
+            lease_s=lease,
+            grace_s=grace,
+        )
+    except RtaskError as exc:
+        click.echo(f"rtask worker: {exc}", err=True)
+        sys.exit(EXIT_CONFIG)
+    log.info("worker %s serving %s", w.id, ",".join(w.config.queues))
+    asyncio.run(w.run(burst=burst))
+    log.info("worker %s stopped: %s", w.id, dict(w.stats))
+    if any(t.is_alive() and not t.daemon for t in threading.enumerate()[1:]):
+        # a sync task that ignored its timeout still holds a thread; its job was
+        # handed back, so leaving without joining it loses nothing
+        os._exit(0)
+
+
+def _strip_processes(argv: list[str]) -> list[str]:
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--processes":
+            skip = True
+        elif not arg.startswith("--processes="):
+            out.append(arg)
+    return out
+
+
+def supervise(processes: int) -> int:
+    """Run `processes` worker processes; restart one that dies; forward SIGTERM/SIGINT.
+
+    A child that exits with EXIT_CONFIG is not restarted: the configuration
+    is wrong, so the supervisor stops the others and exits with that code.
+    """
+    argv = [sys.executable, "-m", "rtask", *_strip_processes(sys.argv[1:])]
+    children: dict[int, subprocess.Popen[bytes]] = {}
+    stopping = False
+    restarts = 0
+
+    def spawn() -> None:
+        child = subprocess.Popen(argv)
+        children[child.pid] = child
+
+    def forward(signum: int, _frame: Any) -> None:
+        nonlocal stopping
+        stopping = True
+        for child in children.values():
+            child.send_signal(signum)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    for _ in range(processes):
+        spawn()
+    code = 0
+    while children:
+        pid, status = os.waitpid(-1, 0)
+        child = children.pop(pid, None)
+        if child is None:
+            continue
+        exit_code = os.waitstatus_to_exitcode(status)
+        child.returncode = exit_code
+        if exit_code == EXIT_CONFIG:
+            code = EXIT_CONFIG
+            forward(signal.SIGTERM, None)
+        elif not stopping:
+            restarts += 1
+            log.warning("worker process %d exited with %d; restarting", pid, exit_code)
+            time.sleep(min(0.1 * restarts, 2.0))  # back off a crash loop
+            spawn()
+    return code
