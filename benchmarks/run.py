@@ -22,6 +22,7 @@ import contextlib
 import datetime as dt
 import importlib
 import json
+import math
 import os
 import platform
 import shutil
@@ -99,10 +100,22 @@ class RedisServer:
 
     def start(self) -> None:
         argv = [
-            self.exe, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.dir),
-            "--save", "", "--appendonly", "no", "--daemonize", "no",
-            "--logfile", str(self.dir / "redis.log"),
-        ]  # fmt: skip
+            self.exe,
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(self.dir),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--daemonize",
+            "no",
+            "--logfile",
+            str(self.dir / "redis.log"),
+        ]
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, start_new_session=True)
         self.r = redis.Redis(host="127.0.0.1", port=self.port)
         deadline = time.monotonic() + 10
@@ -528,10 +541,24 @@ def machine_info(srv: RedisServer) -> dict[str, Any]:
             if line.startswith("model name"):
                 cpu = line.split(":", 1)[1].strip()
                 break
-    nproc = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
+    nproc = subprocess.run(["nproc"], capture_output=True, text=True, check=False).stdout.strip()
     pkgs = {}
-    for d in ["arq", "saq", "taskiq", "taskiq-redis", "streaq", "dramatiq", "celery", "kombu",
-              "rq", "huey", "redis", "hiredis", "coredis", "rtask"]:  # fmt: skip
+    for d in [
+        "arq",
+        "saq",
+        "taskiq",
+        "taskiq-redis",
+        "streaq",
+        "dramatiq",
+        "celery",
+        "kombu",
+        "rq",
+        "huey",
+        "redis",
+        "hiredis",
+        "coredis",
+        "rtask",
+    ]:
         pkgs[d] = _dist_version(d)
     return {
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
@@ -540,13 +567,14 @@ def machine_info(srv: RedisServer) -> dict[str, Any]:
         "python": platform.python_version(),
         "platform": platform.platform(),
         "redis_server": srv.version(),
+        "loadavg_at_start": [round(x, 2) for x in os.getloadavg()],
         "packages": pkgs,
     }
 
 
 # ---------------------------------------------------------------- output
 def _f(v: Any, fmt: str = ",.0f") -> str:
-    if v is None or (isinstance(v, float) and v != v):
+    if v is None or (isinstance(v, float) and math.isnan(v)):
         return "—"
     return format(v, fmt)
 
@@ -574,7 +602,9 @@ def render_markdown(data: dict[str, Any]) -> str:
     L.append("")
     L.append(
         f"Machine: {m['nproc']} CPUs ({m['cpu']}), Python {m['python']}, "
-        f"redis-server {m['redis_server']}, {m['platform']}."
+        f"redis-server {m['redis_server']}, {m['platform']}. Load average (1/5/15 min) at start "
+        f"{m.get('loadavg_at_start')}, at end {m.get('loadavg_at_end')} — other processes on the "
+        "machine skew the numbers."
     )
     L.append("")
     L.append(
@@ -584,7 +614,14 @@ def render_markdown(data: dict[str, Any]) -> str:
     )
     L.append("")
     fw = data["frameworks"]
+    L += _table_main(data, fw, args)
+    L += _table_cost(fw)
+    L += _table_config(fw)
+    return "\n".join(L)
 
+
+def _table_main(data: dict[str, Any], fw: dict[str, Any], args: dict[str, Any]) -> list[str]:
+    L: list[str] = []
     L.append("### Throughput and latency")
     L.append("")
     L.append(
@@ -621,20 +658,24 @@ def render_markdown(data: dict[str, Any]) -> str:
         ab = _cell(
             res,
             "A",
-            lambda w: f"n/a ({w['bulk']['na']})" if "na" in w["bulk"] else _f(w["bulk"]["jobs_per_s"]),
+            lambda w: "n/a" if "na" in w["bulk"] else _f(w["bulk"]["jobs_per_s"]),
         )
         b1 = _cell(res, "B", b_cell("p1"))
         b2 = _cell(res, "B", b_cell("p2"))
         c = _cell(
             res,
             "C",
-            lambda w: f"{_f(w['wall_s'], '.3f')} ({_f(w['ratio_to_ideal'], '.1f')}×)"
-            + ("" if w["concurrency"] == C_CONCURRENCY else f" [c={w['concurrency']}]"),
+            lambda w: (
+                f"{_f(w['wall_s'], '.3f')} ({_f(w['ratio_to_ideal'], '.1f')}×)"
+                + ("" if w["concurrency"] == C_CONCURRENCY else f" [c={w['concurrency']}]")
+            ),
         )
         d = _cell(
             res,
             "D",
-            lambda w: f"{_f(w['p50_ms'], '.1f')} / {_f(w['p95_ms'], '.1f')} / {_f(w['p99_ms'], '.1f')}",
+            lambda w: (
+                f"{_f(w['p50_ms'], '.1f')} / {_f(w['p95_ms'], '.1f')} / {_f(w['p99_ms'], '.1f')}"
+            ),
         )
         L.append(f"| {name} {res.get('version', '')} | {a} | {ab} | {b1} | {b2} | {c} | {d} |")
     L.append("")
@@ -644,11 +685,17 @@ def render_markdown(data: dict[str, Any]) -> str:
         f"C: wall time from the first job start to the last job end for {args['c_n']:,} jobs "
         f"sleeping 10 ms with concurrency {C_CONCURRENCY} in one process; ideal "
         f"{args['c_n'] * common.SLEEP_S / C_CONCURRENCY:.2f} s; [c=…] marks a framework run "
-        "at a different concurrency (see configuration). D: enqueue→start, "
+        "at a different concurrency (see configuration). Bulk n/a: see configuration. "
+        "D: enqueue→start, "
         f"{args['d_n']:,} jobs enqueued {D_SPACING_S * 1000:.0f} ms apart to an idle worker."
     )
     L.append("")
 
+    return L
+
+
+def _table_cost(fw: dict[str, Any]) -> list[str]:
+    L: list[str] = []
     L.append("### Cost to Redis (workload E, measured during B with 1 worker process)")
     L.append("")
     L.append(
@@ -662,11 +709,14 @@ def render_markdown(data: dict[str, Any]) -> str:
             continue
         w = res.get("B") or {}
         if "error" in w or "p1" not in w or "redis_cmds_per_job" not in w["p1"]:
-            L.append(f"| {name} | {'error: ' + w['error'][:60] if 'error' in w else 'not run'} | | | |")
+            L.append(
+                f"| {name} | {'error: ' + w['error'][:60] if 'error' in w else 'not run'} | | | |"
+            )
             continue
         p = w["p1"]
         L.append(
-            f"| {name} | {_f(p['redis_cmds_per_job'], '.2f')} | {_f(p['redis_cpu_ms_per_1k_jobs'], '.1f')} "
+            f"| {name} | {_f(p['redis_cmds_per_job'], '.2f')} "
+            f"| {_f(p['redis_cpu_ms_per_1k_jobs'], '.1f')} "
             f"| {_f(p['worker_rss_mb'], '.1f')} | {_f(p['redis_bytes_per_queued_job'], ',.0f')} |"
         )
     L.append("")
@@ -679,9 +729,16 @@ def render_markdown(data: dict[str, Any]) -> str:
     )
     L.append("")
 
+    return L
+
+
+def _table_config(fw: dict[str, Any]) -> list[str]:
+    L: list[str] = []
     L.append("### Configuration per framework")
     L.append("")
-    L.append("| framework | B/D concurrency per process | C (100 in 1 process) | bulk API | notes |")
+    L.append(
+        "| framework | B/D concurrency per process | C (100 in 1 process) | bulk API | notes |"
+    )
     L.append("|---|---|---|---|---|")
     for name, res in fw.items():
         if res.get("status") != "ok":
@@ -695,7 +752,7 @@ def render_markdown(data: dict[str, Any]) -> str:
         )
     L.append("")
     L.append("![chart](results/chart.png)")
-    return "\n".join(L)
+    return L
 
 
 def update_readme(md: str) -> None:
@@ -725,14 +782,27 @@ def draw_chart(data: dict[str, Any], path: Path) -> None:
 
     fig, axes = plt.subplots(2, 2, figsize=(13, 9))
     panels = [
-        ("A: enqueue (jobs/s, higher is better)", [("one-by-one", ("A", "one", "jobs_per_s")),
-                                                   ("bulk", ("A", "bulk", "jobs_per_s"))], False),
-        ("B: drain N no-op jobs (jobs/s, higher is better)", [("1 process", ("B", "p1", "jobs_per_s")),
-                                                              ("2 processes", ("B", "p2", "jobs_per_s"))], False),
-        ("C: 10 ms jobs, conc. 100 (× ideal, lower is better)", [("wall / ideal", ("C", "ratio_to_ideal"))], True),
-        ("D: pickup latency (ms, lower is better)", [("p50", ("D", "p50_ms")), ("p95", ("D", "p95_ms")),
-                                                     ("p99", ("D", "p99_ms"))], True),
-    ]  # fmt: skip
+        (
+            "A: enqueue (jobs/s, higher is better)",
+            [("one-by-one", ("A", "one", "jobs_per_s")), ("bulk", ("A", "bulk", "jobs_per_s"))],
+            True,
+        ),
+        (
+            "B: drain N no-op jobs (jobs/s, higher is better)",
+            [("1 process", ("B", "p1", "jobs_per_s")), ("2 processes", ("B", "p2", "jobs_per_s"))],
+            False,
+        ),
+        (
+            "C: 10 ms jobs, conc. 100 (x ideal, lower is better)",
+            [("wall / ideal", ("C", "ratio_to_ideal"))],
+            True,
+        ),
+        (
+            "D: pickup latency (ms, lower is better)",
+            [("p50", ("D", "p50_ms")), ("p95", ("D", "p95_ms")), ("p99", ("D", "p99_ms"))],
+            True,
+        ),
+    ]
     names = list(fw)
     base = data.get("baseline") or {}
     for ax, (title, series, logx) in zip(axes.flat, panels, strict=True):
@@ -768,9 +838,14 @@ def draw_chart(data: dict[str, Any], path: Path) -> None:
 
 # ------------------------------------------------------------------- main
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--frameworks", default=",".join(ALL_FRAMEWORKS),
-                   help=f"comma list (default: {','.join(ALL_FRAMEWORKS)})")
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument(
+        "--frameworks",
+        default=",".join(ALL_FRAMEWORKS),
+        help=f"comma list (default: {','.join(ALL_FRAMEWORKS)})",
+    )
     p.add_argument("--workloads", default=",".join(WORKLOADS), help="comma list of A,B,C,D,E")
     p.add_argument("--runs", type=int, default=None, help="runs per measurement, median kept (3)")
     p.add_argument("--n", type=int, default=None, help="jobs for A/B/E (20000)")
@@ -805,9 +880,14 @@ def main(argv: list[str] | None = None) -> int:
     t_all = time.perf_counter()
     data: dict[str, Any] = {
         "args": {
-            "runs": args.runs, "n": args.n, "c_n": args.c_n, "d_n": args.d_n,
-            "quick": args.quick, "frameworks": args.frameworks, "workloads": args.workloads,
-        },  # fmt: skip
+            "runs": args.runs,
+            "n": args.n,
+            "c_n": args.c_n,
+            "d_n": args.d_n,
+            "quick": args.quick,
+            "frameworks": args.frameworks,
+            "workloads": args.workloads,
+        },
         "frameworks": {},
     }
     try:
@@ -822,6 +902,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         srv.stop()
     data["elapsed_s"] = time.perf_counter() - t_all
+    if "machine" in data:
+        data["machine"]["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(data, indent=2, default=str) + "\n")

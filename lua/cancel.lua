@@ -11,7 +11,8 @@
 -- ARGV[1]  now_ms, or '' to use the server clock
 -- ARGV[2]  id
 -- ARGV[3]  task name the caller expects (KEYS[3..4] are its keys)
--- ARGV[4]  error JSON (type "cancelled", the reason)
+-- ARGV[4]  reason (text)
+-- ARGV[5], ARGV[6]  cancelled retention: max age ms, max count (0 = no limit)
 --
 -- Returns {now_ms, code}
 --   1 cancelled (was waiting); 2 cancel requested (was running);
@@ -35,13 +36,14 @@ if st.s == 'scheduled' or st.s == 'retrying' then
   redis.call('ZREM', KEYS[3], id)
   redis.call('ZREM', KEYS[4], id)
   redis.call('ZADD', KEYS[2], now, id)
+  trim_terminal(KEYS[2], jobs, now, tonumber(ARGV[5]), tonumber(ARGV[6]), 8)
   code = 1
 elseif st.s == 'running' then
   code = 2
 else
   return {now, 0}
 end
-append_error(jobs, id, ARGV[4], now)
+append_error(jobs, id, cjson.encode({attempt = st.a, type = 'cancelled', message = ARGV[4]}), now)
 st.s = 'cancelled'
 st.ft = now
 redis.call('HSET', jobs, id, cjson.encode(st))

@@ -92,6 +92,9 @@ while left > 0 and progress do
       for k = 1, #popped, 2 do
         ids[#ids + 1] = popped[k]
       end
+      -- the set may hold more only if it gave all that was asked (members
+      -- without a record still count as popped)
+      progress = progress or #ids == allowed
       if #ids > 0 then
         local fields = {}
         for k = 1, #ids do
@@ -124,7 +127,6 @@ while left > 0 and progress do
         if got > 0 then
           redis.call('HINCRBY', active, task, got)
           left = left - got
-          progress = progress or got == allowed
         end
       end
     end

@@ -120,7 +120,7 @@ for j = first, #ARGV, 5 do
       -- cancelled while running: the cancel is final, only the slot is released
       redis.call('ZREM', running, id)
       release(st.t)
-      redis.call('ZADD', indexes.cancelled, now, id)
+      redis.call('ZADD', indexes.cancelled, st.ft or now, id)
       finished.cancelled = finished.cancelled + 1
       result = 2
     elseif st.s ~= 'running' then

@@ -15,8 +15,10 @@
 --          (0 = always run)
 -- ARGV[3]  limit: most expired leases handled per call
 -- ARGV[4]  wake channel
--- ARGV[5]  T, the number of tasks
--- ARGV[5+i]  name of task i
+-- ARGV[5..8]  retention: failed max age ms, max count; cancelled max age ms,
+--             max count (0 = no limit)
+-- ARGV[9]  T, the number of tasks
+-- ARGV[9+i]  name of task i
 --
 -- Returns {now_ms, swept, requeued, failed, skipped}
 --   swept 0 when the gate was closed (nothing else done);
@@ -32,13 +34,13 @@ if gate_ms > 0 and not redis.call('SET', KEYS[6], '1', 'NX', 'PX', gate_ms) then
   return {now, 0, 0, 0, 0}
 end
 local limit = tonumber(ARGV[3])
-local ntasks = tonumber(ARGV[5])
+local ntasks = tonumber(ARGV[9])
 local ready_of = {}
 for i = 1, ntasks do
-  ready_of[ARGV[5 + i]] = KEYS[6 + i]
+  ready_of[ARGV[9 + i]] = KEYS[6 + i]
 end
 
-local requeued, failed, skipped = 0, 0, 0
+local requeued, failed, skipped, cancelled = 0, 0, 0, 0
 local expired = redis.call('ZRANGEBYSCORE', running, '-inf', now - 1, 'LIMIT', 0, limit)
 for _, id in ipairs(expired) do
   local raw = redis.call('HGET', jobs, id)
@@ -54,7 +56,8 @@ for _, id in ipairs(expired) do
     redis.call('ZREM', running, id)
     redis.call('HINCRBY', active, st.t, -1)
     if st.s == 'cancelled' then
-      redis.call('ZADD', KEYS[5], now, id)
+      redis.call('ZADD', KEYS[5], st.ft or now, id)
+      cancelled = cancelled + 1
     else
       local msg = 'lease expired: worker ' .. tostring(st.w) .. ' stopped renewing it'
       append_error(jobs, id, cjson.encode({attempt = st.a, type = 'lost', message = msg,
@@ -73,6 +76,12 @@ for _, id in ipairs(expired) do
       redis.call('HSET', jobs, id, cjson.encode(st))
     end
   end
+end
+if failed > 0 then
+  trim_terminal(KEYS[4], jobs, now, tonumber(ARGV[5]), tonumber(ARGV[6]), 2 * failed + 8)
+end
+if cancelled > 0 then
+  trim_terminal(KEYS[5], jobs, now, tonumber(ARGV[7]), tonumber(ARGV[8]), 2 * cancelled + 8)
 end
 if requeued > 0 then
   redis.call('PUBLISH', ARGV[4], '1')

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import logging
 import os
@@ -116,14 +117,18 @@ def supervise(processes: int) -> int:
     restarts = 0
 
     def spawn() -> None:
-        child = subprocess.Popen(argv)
-        children[child.pid] = child
+        if not stopping:
+            child = subprocess.Popen(argv)
+            children[child.pid] = child
 
     def forward(signum: int, _frame: Any) -> None:
         nonlocal stopping
         stopping = True
-        for child in children.values():
-            child.send_signal(signum)
+        for pid in list(children):
+            # os.kill, not Popen.send_signal: that would reap an exited child
+            # behind waitpid's back
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signum)
 
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)

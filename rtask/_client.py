@@ -16,7 +16,7 @@ import redis
 import redis.asyncio
 import redis.exceptions
 
-from ._errors import BackendError, ConfigError, map_redis_errors
+from ._errors import BackendError, ConfigError
 from ._protocol import Call
 
 T = TypeVar("T")
@@ -66,6 +66,18 @@ def _evalsha(target: Any, call: Call[Any]) -> Any:
     )
 
 
+# A broken connection is retried this many times in all (pooled connections
+# go stale together when Redis restarts), for idempotent calls only.
+_TRIES = 3
+
+
+def _give_up_unless_retryable(
+    exc: redis.exceptions.ConnectionError, calls: Sequence[Call[Any]], attempt: int
+) -> None:
+    if attempt >= _TRIES or not all(call.idempotent for call in calls):
+        raise BackendError(f"{type(exc).__name__}: {exc}") from exc
+
+
 def _decoded(call: Call[T], reply: Any) -> T:
     if isinstance(reply, Exception):
         raise BackendError(f"{call.script.name}.lua failed: {reply}") from reply
@@ -92,23 +104,39 @@ class AsyncClient:
 
     async def run(self, call: Call[T]) -> T:
         """Send one call and decode its reply."""
-        with map_redis_errors():
+        for attempt in range(1, _TRIES + 1):
             try:
-                reply = await _evalsha(self.redis, call)
-            except redis.exceptions.NoScriptError:
-                await self.redis.script_load(call.script.source)
-                reply = await _evalsha(self.redis, call)
-        return call.decode(reply)
+                return call.decode(await self._send(call))
+            except redis.exceptions.ConnectionError as exc:
+                _give_up_unless_retryable(exc, [call], attempt)
+        raise AssertionError("unreachable")
+
+    async def _send(self, call: Call[Any]) -> Any:
+        try:
+            return await _evalsha(self.redis, call)
+        except redis.exceptions.NoScriptError:
+            await self.redis.script_load(call.script.source)
+            return await _evalsha(self.redis, call)
+        except redis.exceptions.ConnectionError:
+            raise
+        except redis.exceptions.RedisError as exc:
+            raise BackendError(f"{call.script.name}.lua: {type(exc).__name__}: {exc}") from exc
 
     async def run_many(self, calls: Sequence[Call[Any]]) -> list[Any]:
         """Send several calls in one round trip (a pipeline, not a transaction)."""
         if len(calls) == 1:
             return [await self.run(calls[0])]
-        with map_redis_errors():
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for call in calls:
-                    _evalsha(pipe, call)
-                replies = await pipe.execute(raise_on_error=False)
+        for attempt in range(1, _TRIES + 1):
+            try:
+                async with self.redis.pipeline(transaction=False) as pipe:
+                    for call in calls:
+                        _evalsha(pipe, call)
+                    replies = await pipe.execute(raise_on_error=False)
+                break
+            except redis.exceptions.ConnectionError as exc:
+                _give_up_unless_retryable(exc, calls, attempt)
+            except redis.exceptions.RedisError as exc:
+                raise BackendError(f"{type(exc).__name__}: {exc}") from exc
         out = []
         for call, reply in zip(calls, replies, strict=True):
             if isinstance(reply, redis.exceptions.NoScriptError):
@@ -139,22 +167,39 @@ class SyncClient:
 
     def run(self, call: Call[T]) -> T:
         """Send one call and decode its reply."""
-        with map_redis_errors():
+        for attempt in range(1, _TRIES + 1):
             try:
-                reply = _evalsha(self.redis, call)
-            except redis.exceptions.NoScriptError:
-                self.redis.script_load(call.script.source)
-                reply = _evalsha(self.redis, call)
-        return call.decode(reply)
+                return call.decode(self._send(call))
+            except redis.exceptions.ConnectionError as exc:
+                _give_up_unless_retryable(exc, [call], attempt)
+        raise AssertionError("unreachable")
+
+    def _send(self, call: Call[Any]) -> Any:
+        try:
+            return _evalsha(self.redis, call)
+        except redis.exceptions.NoScriptError:
+            self.redis.script_load(call.script.source)
+            return _evalsha(self.redis, call)
+        except redis.exceptions.ConnectionError:
+            raise
+        except redis.exceptions.RedisError as exc:
+            raise BackendError(f"{call.script.name}.lua: {type(exc).__name__}: {exc}") from exc
 
     def run_many(self, calls: Sequence[Call[Any]]) -> list[Any]:
         """Send several calls in one round trip (a pipeline, not a transaction)."""
         if len(calls) == 1:
             return [self.run(calls[0])]
-        with map_redis_errors(), self.redis.pipeline(transaction=False) as pipe:
-            for call in calls:
-                _evalsha(pipe, call)
-            replies = pipe.execute(raise_on_error=False)
+        for attempt in range(1, _TRIES + 1):
+            try:
+                with self.redis.pipeline(transaction=False) as pipe:
+                    for call in calls:
+                        _evalsha(pipe, call)
+                    replies = pipe.execute(raise_on_error=False)
+                break
+            except redis.exceptions.ConnectionError as exc:
+                _give_up_unless_retryable(exc, calls, attempt)
+            except redis.exceptions.RedisError as exc:
+                raise BackendError(f"{type(exc).__name__}: {exc}") from exc
         return [
             self.run(call)  # NOSCRIPT: it did not run, safe to send again
             if isinstance(reply, redis.exceptions.NoScriptError)

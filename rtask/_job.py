@@ -160,7 +160,8 @@ class Job(Generic[R]):
 
     async def cancel(self, reason: str = "cancelled") -> bool:
         """Cancel the job; False if it had already finished."""
-        call = cancel(self.app.keys(self.queue), self.id, task=self.task, reason=reason)
+        keys = self.app.keys(self.queue)
+        call = cancel(keys, self.id, task=self.task, reason=reason, retention=self.app.retention)
         return _cancelled(await self.app.async_client().run(call), self.id)
 
 
@@ -195,5 +196,6 @@ class SyncJob(Generic[R]):
 
     def cancel(self, reason: str = "cancelled") -> bool:
         """Cancel the job; False if it had already finished."""
-        call = cancel(self.app.keys(self.queue), self.id, task=self.task, reason=reason)
+        keys = self.app.keys(self.queue)
+        call = cancel(keys, self.id, task=self.task, reason=reason, retention=self.app.retention)
         return _cancelled(self.app.sync_client().run(call), self.id)

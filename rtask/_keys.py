@@ -13,6 +13,8 @@ _NAME = re.compile(r"[A-Za-z0-9_.:\-]{1,200}")
 # Task names default to module.qualname, which may hold <locals>.
 _TASK = re.compile(r"[A-Za-z0-9_.:\-<>]{1,200}")
 _ID = re.compile(r"[A-Za-z0-9_.:\-]{1,128}")
+# A job's record fields are <id>, <id>:p, <id>:r and <id>:e (see lua/README.md).
+_RESERVED_SUFFIXES = (":p", ":r", ":e")
 
 
 def check_queue(name: str) -> str:
@@ -33,6 +35,8 @@ def check_job_id(job_id: str) -> str:
     """The job id, or `InvalidInput` (ids name hash fields, so `:` suffixes are reserved)."""
     if not isinstance(job_id, str) or not _ID.fullmatch(job_id):
         raise InvalidInput(f"invalid job id {job_id!r}: use 1-128 of [A-Za-z0-9_.:-]")
+    if job_id[-2:] in _RESERVED_SUFFIXES:
+        raise InvalidInput(f"invalid job id {job_id!r}: ids may not end in :p, :r or :e")
     return job_id
 
 

@@ -29,6 +29,10 @@ class Call(Generic[T]):
     keys: Sequence[str | bytes]
     args: Sequence[str | bytes | int | float]
     decode: Callable[[Any], T]
+    # Safe to send again when the connection broke and the reply is unknown.
+    # Every script is, but claim: a replayed claim would take jobs nobody runs
+    # (they come back only when their lease expires).
+    idempotent: bool = True
 
 
 def _now_arg(now_ms: int | None) -> str | int:
@@ -177,7 +181,7 @@ def claim(
     for name, cap in tasks:
         script_keys += (keys.scheduled(name), keys.ready(name))
         args += (name, cap)
-    return Call(script("claim"), script_keys, args, _claim_decoder(queue))
+    return Call(script("claim"), script_keys, args, _claim_decoder(queue), idempotent=False)
 
 
 # ---------------------------------------------------------------- finish
@@ -227,14 +231,22 @@ class Retention:
     cancelled_max: int = 10_000
 
     def args(self) -> list[int]:
+        """Age (ms) and count of succeeded, failed, cancelled: finish.lua's ARGV[3..8]."""
         return [
             int(self.succeeded_s * 1000),
             self.succeeded_max,
-            int(self.failed_s * 1000),
-            self.failed_max,
-            int(self.cancelled_s * 1000),
-            self.cancelled_max,
+            *self.failed_args(),
+            *self.cancelled_args(),
         ]
+
+    def failed_args(self) -> list[int]:
+        return [int(self.failed_s * 1000), self.failed_max]
+
+    def cancelled_args(self) -> list[int]:
+        return [int(self.cancelled_s * 1000), self.cancelled_max]
+
+
+DEFAULT_RETENTION = Retention()
 
 
 @dataclass(frozen=True, slots=True)
@@ -341,6 +353,7 @@ def recover(
     tasks: Sequence[str],
     gate_ms: int,
     limit: int = 1000,
+    retention: Retention = DEFAULT_RETENTION,
     now_ms: int | None = None,
 ) -> Call[RecoverReply]:
     """Retry or fail jobs of `tasks` whose lease expired; at most one sweep per `gate_ms`."""
@@ -358,6 +371,8 @@ def recover(
         gate_ms,
         limit,
         keys.wake_channel,
+        *retention.failed_args(),
+        *retention.cancelled_args(),
         len(tasks),
         *tasks,
     ]
@@ -382,14 +397,19 @@ def _decode_cancel(reply: list[Any]) -> CancelResult:
 
 
 def cancel(
-    keys: QueueKeys, job_id: str, *, task: str, reason: str, now_ms: int | None = None
+    keys: QueueKeys,
+    job_id: str,
+    *,
+    task: str,
+    reason: str,
+    retention: Retention = DEFAULT_RETENTION,
+    now_ms: int | None = None,
 ) -> Call[CancelResult]:
     """Cancel job `job_id` of `task`: at once if waiting, at its next heartbeat if running."""
-    entry = error_entry(attempt=0, type="cancelled", message=reason)
     return Call(
         script("cancel"),
         [keys.jobs, keys.cancelled, keys.scheduled(task), keys.ready(task)],
-        [_now_arg(now_ms), job_id, task, entry],
+        [_now_arg(now_ms), job_id, task, reason, *retention.cancelled_args()],
         _decode_cancel,
     )
 

@@ -1,4 +1,5 @@
-"""arq: `ArqRedis.enqueue_job` (WATCH + EXISTS + MULTI/EXEC per job); worker via `arq.worker.run_worker`.
+"""arq: `ArqRedis.enqueue_job` (WATCH + EXISTS + MULTI/EXEC per job);
+worker via `arq.worker.run_worker`.
 
 Defaults kept (max_jobs=10, keep_result=3600 s, queue_read_limit=100) except
 ``poll_delay``: arq's worker sleeps ``poll_delay`` (default 0.5 s) between polls

@@ -29,6 +29,7 @@ harness through the ``bench:done`` counter the tasks INCR.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -137,34 +138,26 @@ class BaseAdapter:
     def worker_log_tail(self, nbytes: int = 2000) -> str:
         out = []
         for log in self._logs[-4:]:
-            try:
-                out.append(f"--- {log.name}\n" + log.read_bytes()[-nbytes:].decode(errors="replace"))
-            except OSError:
-                pass
+            with contextlib.suppress(OSError):
+                out.append(
+                    f"--- {log.name}\n" + log.read_bytes()[-nbytes:].decode(errors="replace")
+                )
         return "\n".join(out)
 
     def stop_workers(self, timeout: float = 10.0) -> None:
         for p in self._procs:
             if p.poll() is None:
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.killpg(p.pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
         deadline = time.monotonic() + timeout
         for p in self._procs:
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 p.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                pass
         for p in self._procs:  # whatever is left of each group (stragglers, children)
-            try:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(p.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 p.wait(5)
-            except subprocess.TimeoutExpired:
-                pass
         self._procs = []
         self._logs = self._logs[-8:]
 

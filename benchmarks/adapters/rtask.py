@@ -28,4 +28,6 @@ class Adapter(AsyncAdapter):
 
     def __init__(self, redis_url: str, logdir: Path) -> None:
         # TODO(lead): remove once the adapter below is implemented.
-        raise Unavailable("rtask adapter not implemented yet (TODO in benchmarks/adapters/rtask.py)")
+        raise Unavailable(
+            "rtask adapter not implemented yet (TODO in benchmarks/adapters/rtask.py)"
+        )

@@ -17,7 +17,9 @@ from streaq import Worker
 from . import _common as c
 from .base import AsyncAdapter
 
-worker = Worker(redis_url=os.environ.get(c.ENV_URL, "redis://unset:1/0"), concurrency=c.concurrency(16))
+worker = Worker(
+    redis_url=os.environ.get(c.ENV_URL, "redis://unset:1/0"), concurrency=c.concurrency(16)
+)
 
 
 @worker.task

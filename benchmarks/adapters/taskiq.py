@@ -64,8 +64,16 @@ class Adapter(AsyncAdapter):
         await lat.kiq(t_enq)
 
     def worker_commands(self, processes: int, concurrency: int) -> list[list[str]]:
-        return [[
-            self.bin("taskiq"), "worker", "benchmarks.adapters.taskiq:broker",
-            "--workers", str(processes), "--max-async-tasks", str(concurrency),
-            "--log-level", "WARNING",
-        ]]  # fmt: skip
+        return [
+            [
+                self.bin("taskiq"),
+                "worker",
+                "benchmarks.adapters.taskiq:broker",
+                "--workers",
+                str(processes),
+                "--max-async-tasks",
+                str(concurrency),
+                "--log-level",
+                "WARNING",
+            ]
+        ]

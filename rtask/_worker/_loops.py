@@ -110,8 +110,10 @@ async def recover(worker: Worker, client: Any) -> None:
             if loop.time() >= next_discovery:
                 await discover_tasks(worker, client)
                 next_discovery = loop.time() + DISCOVER_EVERY_S
+            retention = worker.app.retention
             calls = [
-                recover_call(q.keys, tasks=q.task_names(), gate_ms=gate_ms) for q in worker.queues
+                recover_call(q.keys, tasks=q.task_names(), gate_ms=gate_ms, retention=retention)
+                for q in worker.queues
             ]
             for reply in await client.run_many(calls):
                 worker.stats["recovered"] += reply.requeued + reply.failed

@@ -140,6 +140,9 @@ class Worker:
     async def _pump(self, client: Any, burst: bool) -> None:
         failures = 0
         while True:
+            # Cleared before planning: anything that happens from here on (an
+            # outcome, a wake-up, a stop) sets it again and is seen next turn.
+            self._event.clear()
             calls, handlers = self._plan()
             if not calls:
                 if self._stopping and not self.in_flight():
@@ -148,7 +151,6 @@ class Worker:
                     return
                 await self._wait()
                 continue
-            self._event.clear()
             try:
                 replies = await client.run_many(calls)
             except BackendError as exc:

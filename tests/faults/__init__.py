@@ -1,0 +1,1 @@
+"""Multi-process and fault tests: real worker processes on a real redis-server."""

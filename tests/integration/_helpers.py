@@ -1,0 +1,68 @@
+"""Helpers shared by the integration tests: run a coroutine, run a worker in the background."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Any, TypeVar
+
+import rtask
+
+T = TypeVar("T")
+
+# Worker settings for fast, deterministic tests.
+FAST = {
+    "handle_signals": False,
+    "lease_s": 1.0,
+    "heartbeat_s": 0.1,
+    "grace_s": 5.0,
+    "recover_s": 0.2,
+}
+RESULT_TIMEOUT = 10.0
+
+
+def run(factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """asyncio.run of a test body; the body closes its apps itself."""
+    return asyncio.run(factory())
+
+
+def worker(app: rtask.App, **options: Any) -> rtask.Worker:
+    """app.worker with FAST settings, overridable."""
+    return app.worker(**{**FAST, **options})
+
+
+@asynccontextmanager
+async def background(
+    app: rtask.App, **options: Any
+) -> AsyncIterator[tuple[rtask.Worker, asyncio.Task[None]]]:
+    """A worker running as a background task; stopped and awaited on exit."""
+    w = worker(app, **options)
+    task = asyncio.create_task(w.run())
+    try:
+        yield w, task
+    finally:
+        if not task.done():
+            w.stop()
+            await asyncio.wait_for(task, timeout=w.config.grace_s + 5)
+        elif not task.cancelled() and task.exception() is not None:
+            raise task.exception()  # type: ignore[misc]
+
+
+async def close(*apps: rtask.App) -> None:
+    for app in apps:
+        await app.aclose()
+        app.close()
+
+
+def seconds(a: datetime | None, b: datetime | None) -> float:
+    """b - a in seconds (both must be set)."""
+    assert a is not None
+    assert b is not None
+    return (b - a).total_seconds()
+
+
+def at(entry: dict[str, Any]) -> float:
+    """An error entry's `at` (ms since the epoch) in seconds."""
+    return int(entry["at"]) / 1000

@@ -1,0 +1,486 @@
+"""Helpers of the Lua contract tests: whole-state dumps, invariants, call shortcuts.
+
+`dump_state` reads every key under a prefix (SCAN, fine in tests) with its type
+and decoded content; `snapshot` wraps that in a `State` with accessors for the
+keys of one queue; `assert_invariants` checks the invariants of lua/README.md
+on the whole state and returns it, so tests assert specifics on the same dump.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import redis
+
+from rtask import _protocol as proto
+from rtask._client import SyncClient
+from rtask._keys import QueueKeys
+
+NOW = 1_700_000_000_000  # a fixed "now" (ms) passed to every call
+EPOCH_MS = 1_577_836_800_000  # 2020-01-01, the origin of ready scores
+PRIO_SHIFT = 2**42
+LEASE_MS = 30_000
+KEEP_ALL = proto.Retention(0, 0, 0, 0, 0, 0)  # no retention limit at all
+
+WAITING = frozenset({"scheduled", "retrying"})
+TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
+STATUSES = WAITING | TERMINAL | {"running"}
+STATE_FIELDS = frozenset({"ct", "due", "t", "s", "a", "m", "p", "c", "to"})
+SUFFIXES = (":p", ":r", ":e")
+
+
+def ready_score(priority: int, due_ms: int) -> int:
+    """The score of a ready job: priority * 2^42 + (due - 2020-01-01)."""
+    return priority * PRIO_SHIFT + (due_ms - EPOCH_MS)
+
+
+# ---------------------------------------------------------------- dumps
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _glob_escape(text: str) -> str:
+    return "".join("\\" + ch if ch in "*?[]\\" else ch for ch in text)
+
+
+def _hash_value(field: str, value: bytes) -> Any:
+    """Payloads and results stay bytes; state JSON, errors JSON and counters are decoded."""
+    if field.endswith((":p", ":r")):
+        return value
+    return orjson.loads(value)
+
+
+def dump_state(r: redis.Redis, prefix: str) -> dict[str, tuple[str, Any]]:
+    """Every key starting with `prefix`: key -> (type, decoded content).
+
+    string -> str; hash -> {field: value} (see `_hash_value`); zset -> {member:
+    score} in rank order; set -> set of str; list -> list of bytes.
+    """
+    out: dict[str, tuple[str, Any]] = {}
+    for raw_key in r.scan_iter(match=_glob_escape(prefix) + "*", count=1000):
+        key = _text(raw_key)
+        kind = _text(r.type(key))
+        content: Any
+        if kind == "string":
+            content = _text(r.get(key) or b"")
+        elif kind == "hash":
+            content = {_text(f): _hash_value(_text(f), v) for f, v in r.hgetall(key).items()}
+        elif kind == "zset":
+            content = {_text(m): s for m, s in r.zrange(key, 0, -1, withscores=True)}
+        elif kind == "set":
+            content = {_text(m) for m in r.smembers(key)}
+        elif kind == "list":
+            content = list(r.lrange(key, 0, -1))
+        else:
+            content = None
+        out[key] = (kind, content)
+    return out
+
+
+@dataclass(frozen=True)
+class State:
+    """The whole key state of one queue, as dumped by `dump_state`."""
+
+    keys: QueueKeys
+    raw: dict[str, tuple[str, Any]]
+
+    def _content(self, key: str, kind: str, empty: Any) -> Any:
+        if key not in self.raw:
+            return empty
+        found, content = self.raw[key]
+        assert found == kind, f"{key} is a {found}, expected a {kind}"
+        return content
+
+    def zset(self, key: str) -> dict[str, float]:
+        return dict(self._content(key, "zset", {}))
+
+    def members(self, key: str) -> list[str]:
+        return list(self.zset(key))
+
+    def hash(self, key: str) -> dict[str, Any]:
+        return dict(self._content(key, "hash", {}))
+
+    def set(self, key: str) -> set[str]:
+        return set(self._content(key, "set", set()))
+
+    def string(self, key: str) -> str | None:
+        return self._content(key, "string", None)
+
+    @property
+    def key_names(self) -> set[str]:
+        return set(self.raw)
+
+    @property
+    def jobs(self) -> dict[str, dict[str, Any]]:
+        """id -> state JSON of every job."""
+        return {f: v for f, v in self.hash(self.keys.jobs).items() if not f.endswith(SUFFIXES)}
+
+    def job(self, job_id: str) -> dict[str, Any]:
+        return self.jobs[job_id]
+
+    def fields_of(self, job_id: str) -> set[str]:
+        """The jobs-hash fields of `job_id` (state, payload, result, errors)."""
+        names = {job_id, *(job_id + s for s in SUFFIXES)}
+        return names & set(self.hash(self.keys.jobs))
+
+    def payload(self, job_id: str) -> bytes | None:
+        return self.hash(self.keys.jobs).get(job_id + ":p")
+
+    def result(self, job_id: str) -> bytes | None:
+        return self.hash(self.keys.jobs).get(job_id + ":r")
+
+    def errors(self, job_id: str) -> list[dict[str, Any]]:
+        return list(self.hash(self.keys.jobs).get(job_id + ":e", []))
+
+    @property
+    def active(self) -> dict[str, int]:
+        return {t: int(n) for t, n in self.hash(self.keys.active).items()}
+
+    @property
+    def running(self) -> dict[str, float]:
+        return self.zset(self.keys.running)
+
+    def scheduled(self, task: str = "t") -> dict[str, float]:
+        return self.zset(self.keys.scheduled(task))
+
+    def ready(self, task: str = "t") -> dict[str, float]:
+        return self.zset(self.keys.ready(task))
+
+
+def snapshot(client: SyncClient, keys: QueueKeys) -> State:
+    """The whole state of the queue of `keys` (every key under its base)."""
+    return State(keys, dump_state(client.redis, keys.base))
+
+
+# ---------------------------------------------------------------- invariants
+
+
+def _expected_types(keys: QueueKeys, tasks: Sequence[str]) -> dict[str, str]:
+    types = {
+        keys.jobs: "hash",
+        keys.running: "zset",
+        keys.active: "hash",
+        keys.tasks: "set",
+        keys.succeeded: "zset",
+        keys.failed: "zset",
+        keys.cancelled: "zset",
+        keys.workers: "zset",
+        keys.recover_gate: "string",
+    }
+    for task in tasks:
+        types[keys.scheduled(task)] = "zset"
+        types[keys.ready(task)] = "zset"
+    return types
+
+
+def _check_keys(state: State, tasks: Sequence[str], problems: list[str]) -> None:
+    expected = _expected_types(state.keys, tasks)
+    for key, (kind, _) in state.raw.items():
+        if key not in expected:
+            problems.append(f"unexpected key {key} ({kind})")
+        elif kind != expected[key]:
+            problems.append(f"{key} is a {kind}, expected a {expected[key]}")
+
+
+def _check_record(job_id: str, st: dict[str, Any], state: State, problems: list[str]) -> None:
+    missing = STATE_FIELDS - set(st)
+    if missing:
+        problems.append(f"{job_id}: state lacks {sorted(missing)}: {st}")
+        return
+    s, a, m, c = st["s"], st["a"], st["m"], st["c"]
+    if s not in STATUSES:
+        problems.append(f"{job_id}: unknown status {s!r}")
+    if not (0 <= a <= m) or c < a:
+        problems.append(f"{job_id}: attempt/token out of range: a={a} m={m} c={c}")
+    if s == "scheduled" and a != 0:
+        problems.append(f"{job_id}: status scheduled with a={a} (expected 0)")
+    if s in ("retrying", "running") and a < 1:
+        problems.append(f"{job_id}: status {s} with a={a} (expected >= 1)")
+    if s == "running" and not ("w" in st and "st" in st and c >= 1):
+        problems.append(f"{job_id}: running without worker/start/token: {st}")
+    if s in TERMINAL and "ft" not in st:
+        problems.append(f"{job_id}: {s} without ft")
+    if state.payload(job_id) is None:
+        problems.append(f"{job_id}: no payload field")
+    for entry in state.errors(job_id):
+        if not (
+            isinstance(entry.get("at"), int)
+            and isinstance(entry.get("type"), str)
+            and isinstance(entry.get("message"), str)
+        ):
+            problems.append(f"{job_id}: malformed error entry {entry}")
+
+
+def _check_records(state: State, tasks: Sequence[str], problems: list[str]) -> None:
+    jobs = state.jobs
+    for field in state.hash(state.keys.jobs):
+        if field.endswith(SUFFIXES) and field[:-2] not in jobs:
+            problems.append(f"orphan field {field}: no state for {field[:-2]}")
+    known = state.set(state.keys.tasks)
+    for job_id, st in jobs.items():
+        _check_record(job_id, st, state, problems)
+        if st.get("t") not in tasks:
+            problems.append(f"{job_id}: task {st.get('t')!r} not among {list(tasks)}")
+        if st.get("t") not in known:
+            problems.append(f"{job_id}: task {st.get('t')!r} missing from the tasks set")
+
+
+def _placements(state: State, tasks: Sequence[str]) -> dict[str, list[str]]:
+    """id -> names of the sets holding it ("scheduled:<t>", "ready:<t>", "running", ...)."""
+    k = state.keys
+    containers = {"running": k.running, "succeeded": k.succeeded}
+    containers |= {"failed": k.failed, "cancelled": k.cancelled}
+    for task in tasks:
+        containers[f"scheduled:{task}"] = k.scheduled(task)
+        containers[f"ready:{task}"] = k.ready(task)
+    where: dict[str, list[str]] = {}
+    for name, key in containers.items():
+        for member in state.zset(key):
+            where.setdefault(member, []).append(name)
+    return where
+
+
+def _allowed_places(st: dict[str, Any]) -> list[list[str]]:
+    s, t = st["s"], st["t"]
+    if s in WAITING:
+        return [[f"scheduled:{t}"], [f"ready:{t}"]]
+    if s == "cancelled":  # keeps its slot in running until released
+        return [["running"], ["cancelled"]]
+    return [[s]]  # running, succeeded, failed
+
+
+def _check_placement(state: State, tasks: Sequence[str], problems: list[str]) -> None:
+    jobs = state.jobs
+    where = _placements(state, tasks)
+    for member, places in where.items():
+        if member not in jobs:
+            problems.append(f"{member} is in {places} but has no state record")
+    for job_id, st in jobs.items():
+        if STATE_FIELDS - set(st):
+            continue
+        places = sorted(where.get(job_id, []))
+        if places not in _allowed_places(st):
+            problems.append(
+                f"{job_id} ({st['s']}) is in {places}, expected one of {_allowed_places(st)}"
+            )
+            continue
+        score = state.zset(state.keys.base + places[0]).get(job_id)
+        expect: float | None = None
+        if places[0].startswith("scheduled:"):
+            expect = st["due"]
+        elif places[0].startswith("ready:"):
+            expect = ready_score(st["p"], st["due"])
+        elif places[0] in ("succeeded", "failed"):
+            expect = st["ft"]
+        if expect is not None and score != expect:
+            problems.append(f"{job_id}: score {score} in {places[0]}, expected {expect}")
+        if places[0] == "cancelled" and score is not None and score != st["ft"]:
+            problems.append(f"{job_id}: cancelled index score {score} is not ft {st['ft']}")
+
+
+def _check_active(state: State, tasks: Sequence[str], problems: list[str]) -> None:
+    jobs = state.jobs
+    counts = {task: 0 for task in tasks}
+    for member in state.running:
+        task = jobs.get(member, {}).get("t")
+        counts[task] = counts.get(task, 0) + 1
+    active = state.active
+    for task in set(counts) | set(active):
+        if active.get(task, 0) != counts.get(task, 0):
+            problems.append(
+                f"active[{task}] = {active.get(task, 0)} but {counts.get(task, 0)} running"
+            )
+
+
+def assert_invariants(client: SyncClient, keys: QueueKeys, tasks: Sequence[str]) -> State:
+    """Check lua/README.md's invariants on the whole state of the queue; return the state.
+
+    `tasks`: every task name the test uses (only their scheduled/ready keys may exist).
+    """
+    state = snapshot(client, keys)
+    problems: list[str] = []
+    _check_keys(state, tasks, problems)
+    if not problems:  # the other checks read keys by their expected types
+        _check_records(state, tasks, problems)
+        _check_placement(state, tasks, problems)
+        _check_active(state, tasks, problems)
+    assert not problems, "invariants broken:\n  " + "\n  ".join(problems)
+    return state
+
+
+# ---------------------------------------------------------------- call shortcuts
+
+
+def new_job(
+    job_id: str,
+    task: str = "t",
+    *,
+    delay_ms: int = 0,
+    priority: int = 0,
+    max_attempts: int = 3,
+    timeout_ms: int = 0,
+    tags: Sequence[str] = (),
+    payload: bytes | None = None,
+) -> proto.NewJob:
+    body = proto.state_body(
+        task=task, max_attempts=max_attempts, priority=priority, timeout_ms=timeout_ms, tags=tags
+    )
+    data = f"payload-{job_id}".encode() if payload is None else payload
+    return proto.NewJob(job_id, task, delay_ms, priority, body, data)
+
+
+def enqueue(
+    client: SyncClient, keys: QueueKeys, jobs: Sequence[proto.NewJob], now: int = NOW
+) -> proto.EnqueueReply:
+    return client.run(proto.enqueue(keys, jobs, now_ms=now))
+
+
+def claim(
+    client: SyncClient,
+    keys: QueueKeys,
+    n: int,
+    *,
+    tasks: Sequence[tuple[str, int]] = (("t", 0),),
+    now: int = NOW,
+    worker: str = "w1",
+    lease_ms: int = LEASE_MS,
+    rotation: int = 0,
+    promote_limit: int = 1000,
+) -> proto.ClaimReply:
+    call = proto.claim(
+        keys,
+        "q",
+        worker=worker,
+        n=n,
+        lease_ms=lease_ms,
+        tasks=tasks,
+        rotation=rotation,
+        promote_limit=promote_limit,
+        now_ms=now,
+    )
+    return client.run(call)
+
+
+def finish(
+    client: SyncClient,
+    keys: QueueKeys,
+    outcomes: Sequence[proto.Outcome],
+    *,
+    tasks: Sequence[tuple[str, int]] = (("t", 0),),
+    now: int = NOW,
+    retention: proto.Retention = KEEP_ALL,
+) -> list[proto.FinishResult]:
+    call = proto.finish(keys, outcomes, tasks=tasks, retention=retention, now_ms=now)
+    return client.run(call).results
+
+
+def error(attempt: int, message: str = "boom", type: str = "ValueError") -> bytes:
+    return proto.error_entry(attempt=attempt, type=type, message=message)
+
+
+def outcome(
+    job: proto.ClaimedJob,
+    code: proto.OutcomeCode,
+    *,
+    delay_ms: int = 0,
+    blob: bytes | None = None,
+) -> proto.Outcome:
+    """The outcome of a claimed job; errors get an entry for the job's attempt by default."""
+    if blob is None:
+        if code in (proto.OutcomeCode.RETRY, proto.OutcomeCode.FAILED):
+            blob = error(job.attempt)
+        elif code == proto.OutcomeCode.CANCELLED:
+            blob = error(job.attempt, "stopped", "cancelled")
+        else:
+            blob = b""
+    return proto.Outcome(job.id, job.token, code, delay_ms, blob)
+
+
+def recover(
+    client: SyncClient,
+    keys: QueueKeys,
+    *,
+    tasks: Sequence[str] = ("t",),
+    now: int,
+    gate_ms: int = 0,
+    limit: int = 1000,
+) -> proto.RecoverReply:
+    return client.run(proto.recover(keys, tasks=tasks, gate_ms=gate_ms, limit=limit, now_ms=now))
+
+
+def cancel(
+    client: SyncClient,
+    keys: QueueKeys,
+    job_id: str,
+    *,
+    task: str = "t",
+    now: int,
+    reason: str = "no longer needed",
+) -> proto.CancelResult:
+    return client.run(proto.cancel(keys, job_id, task=task, reason=reason, now_ms=now))
+
+
+def heartbeat(
+    client: SyncClient,
+    keys: QueueKeys,
+    held: Sequence[tuple[str, str]],
+    *,
+    now: int,
+    worker: str = "w1",
+    lease_ms: int = LEASE_MS,
+) -> proto.HeartbeatReply:
+    return client.run(
+        proto.heartbeat(keys, worker=worker, lease_ms=lease_ms, held=held, now_ms=now)
+    )
+
+
+# ---------------------------------------------------------------- wake channel
+
+_markers = itertools.count()
+
+
+class WakeListener:
+    """A subscriber of the queue's wake channel.
+
+    `published()` returns exactly what was published since the previous call:
+    it publishes a marker of its own and reads up to it (messages on one
+    channel arrive in order), so "nothing was published" needs no waiting.
+    """
+
+    def __init__(self, client: SyncClient, keys: QueueKeys) -> None:
+        self.redis = client.redis
+        self.channel = keys.wake_channel
+        self.pubsub = client.redis.pubsub()
+        self.pubsub.subscribe(self.channel)
+        confirm = self.pubsub.get_message(timeout=5.0)
+        assert confirm is not None and confirm["type"] == "subscribe", confirm
+
+    def published(self) -> list[bytes]:
+        marker = f"marker-{next(_markers)}".encode()
+        self.redis.publish(self.channel, marker)
+        got: list[bytes] = []
+        while True:
+            message = self.pubsub.get_message(ignore_subscribe_messages=True, timeout=5.0)
+            assert message is not None, f"marker {marker!r} not received within 5 s"
+            if message["data"] == marker:
+                return got
+            got.append(message["data"])
+
+    def close(self) -> None:
+        self.pubsub.close()
+
+
+@contextmanager
+def wake_listener(client: SyncClient, keys: QueueKeys) -> Iterator[WakeListener]:
+    listener = WakeListener(client, keys)
+    try:
+        yield listener
+    finally:
+        listener.close()
