@@ -1,33 +1,69 @@
-"""rtask adapter -- placeholder until the lead wires it to rtask's public API.
+"""rtask: `Task.enqueue` (one enqueue.lua call per job), `Task.enqueue_many`
+(1,000 jobs per script call, pipelined); worker via `rtask worker`.
 
-TODO(lead): implement this adapter like the peers' (see base.py and arq.py):
-  * define the three tasks (noop / sleep10 / lat) with rtask's task decorator,
-    bodies from ``_common`` (noop_async / sleep_async / lat_async or the sync ones);
-  * ``aopen``/``aclose``: create/close the producer client from ``self.redis_url``;
-  * ``aenqueue_one``: n sequential enqueues; ``aenqueue_bulk``: rtask's batch API
-    (and set ``bulk_na = None``);  ``aenqueue_lat``: enqueue ``lat(t_enq)``;
-  * ``worker_command(concurrency)``: the ``rtask`` worker CLI (or API) reading
-    ``BENCH_REDIS_URL`` / ``BENCH_CONCURRENCY``;
-  * then delete the ``raise Unavailable`` in ``__init__``.
-Until then the harness records "unavailable: <reason>" for rtask and carries on.
+Settings: the worker's default lease/heartbeat; concurrency 100 asyncio tasks
+per process for B/D (claims and finishes are batched up to that many jobs per
+round trip).
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+import os
+import sys
 
-from .base import AsyncAdapter, Unavailable
+import rtask
+
+from . import _common as c
+from .base import AsyncAdapter
+
+app = rtask.App(os.environ.get(c.ENV_URL) or "memory://bench", prefix="bench")
+
+
+@app.task(name="noop")
+async def noop() -> None:
+    await c.noop_async()
+
+
+@app.task(name="sleep10")
+async def sleep10() -> None:
+    await c.sleep_async()
+
+
+@app.task(name="lat")
+async def lat(t: float) -> None:
+    await c.lat_async(t)
+
+
+KINDS = {"noop": noop, "sleep": sleep10}
 
 
 class Adapter(AsyncAdapter):
     name = "rtask"
     dist = "rtask"
-    drain_concurrency = 10
-    concurrency_unit = "TODO"
-    bulk_na = "TODO"
+    drain_concurrency = 100
+    concurrency_unit = "concurrency (asyncio tasks); batched claim/finish"
+    bulk_na = None
+    bulk_how = "Task.enqueue_many: 1,000 jobs per enqueue.lua call, pipelined"
 
-    def __init__(self, redis_url: str, logdir: Path) -> None:
-        # TODO(lead): remove once the adapter below is implemented.
-        raise Unavailable(
-            "rtask adapter not implemented yet (TODO in benchmarks/adapters/rtask.py)"
-        )
+    async def aopen(self) -> None:
+        self.app = rtask.App(self.redis_url, prefix="bench")
+        self.tasks = {kind: self.app.task(name=t.name)(t.fn) for kind, t in KINDS.items()}
+        self.lat = self.app.task(name="lat")(lat.fn)
+
+    async def aclose(self) -> None:
+        await self.app.aclose()
+
+    async def aenqueue_one(self, n: int, kind: str) -> None:
+        enqueue = self.tasks[kind].enqueue
+        for _ in range(n):
+            await enqueue()
+
+    async def aenqueue_bulk(self, n: int, kind: str) -> None:
+        await self.tasks[kind].enqueue_many([()] * n)
+
+    async def aenqueue_lat(self, t_enq: float) -> None:
+        await self.lat.enqueue(t_enq)
+
+    def worker_command(self, concurrency: int) -> list[str]:
+        return [sys.executable, "-m", "rtask", "--log-level", "WARNING", "worker",
+                "benchmarks.adapters.rtask:app", "--concurrency", str(concurrency)]
