@@ -21,6 +21,9 @@ from ._protocol import Call
 
 T = TypeVar("T")
 
+ASYNC_MAX_CONNECTIONS = 64
+ASYNC_POOL_TIMEOUT_S = 30.0
+
 _memory_servers: dict[str, Any] = {}
 _memory_lock = threading.Lock()
 
@@ -97,7 +100,12 @@ class AsyncClient:
                 server=_memory_server(url)
             )
         else:
-            self.redis = redis.asyncio.Redis.from_url(url)
+            # A blocking pool: many concurrent calls (gather of 1,000 enqueues)
+            # wait for a free connection instead of failing.
+            pool = redis.asyncio.BlockingConnectionPool.from_url(
+                url, max_connections=ASYNC_MAX_CONNECTIONS, timeout=ASYNC_POOL_TIMEOUT_S
+            )
+            self.redis = redis.asyncio.Redis(connection_pool=pool)
 
     def __repr__(self) -> str:
         return f"AsyncClient({redact(self.url)!r})"

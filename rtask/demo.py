@@ -24,6 +24,7 @@ import redis
 
 import rtask
 from rtask import backoff
+from rtask._protocol import read_job
 
 # Worker processes import this module: the App is built from the environment.
 URL = os.environ.get("RTASK_DEMO_URL", "memory://demo")
@@ -40,6 +41,12 @@ async def work(kind: str) -> str:
     if kind == "broken":
         raise RuntimeError("broken: always fails")
     return kind
+
+
+@app.task(name="demo.probe")
+async def probe(sent_at: float) -> float:
+    """Pickup latency: seconds from enqueue (producer clock) to start (same host)."""
+    return time.time() - sent_at
 
 
 def pick_url() -> str:
@@ -110,24 +117,20 @@ async def _pickup_probe(count: int) -> list[float]:
     """Idle workers: enqueue one job at a time, 5 ms apart; enqueue → start in ms."""
     jobs = []
     for _ in range(count):
-        jobs.append(await work.enqueue("ok"))
+        jobs.append(await probe.enqueue(time.time()))
         await asyncio.sleep(0.005)  # the probe's pacing, not a wait for a result
-    infos = [await j.info() for j in jobs]
-    for j in jobs:
-        await j.result(timeout=10)
-    infos = [await j.info() for j in jobs]
-    return [
-        (i.started_at - i.created_at).total_seconds() * 1000
-        for i in infos
-        if i.started_at and i.created_at
-    ]
+    return [await j.result(timeout=10) * 1000 for j in jobs]
 
 
 async def _summary(jobs: list[rtask.Job[str]], elapsed: float, enqueue_s: float) -> None:
     statuses: Counter[str] = Counter()
     waits = []
-    for i in range(0, len(jobs), 500):
-        for info in await asyncio.gather(*(j.info() for j in jobs[i : i + 500])):
+    keys = app.keys("default")
+    for i in range(0, len(jobs), 1000):
+        chunk = jobs[i : i + 1000]
+        raws = await app.async_client().run_many([read_job(keys, j.id) for j in chunk])
+        for job, raw in zip(chunk, raws, strict=True):
+            info = rtask.JobInfo.from_raw(job.id, "default", raw)
             statuses[info.status.value] += 1
             if info.attempt == 1 and info.started_at and info.created_at:
                 waits.append((info.started_at - info.created_at).total_seconds() * 1000)
@@ -189,13 +192,14 @@ def main(n: int | None, processes: int, concurrency: int) -> None:
     url = pick_url()
     prefix = f"rtask-demo-{os.getpid()}"
     os.environ.update(RTASK_DEMO_URL=url, RTASK_DEMO_PREFIX=prefix)
-    global app, work
+    global app, work, probe
     memory = url.startswith("memory://")
     n = n or (5_000 if memory else 50_000)
     # rebuild the App with the chosen URL and a prefix private to this run
     app = rtask.App(url, prefix=prefix, retention=rtask.Retention(succeeded_max=1_000_000))
     work = app.task(name="demo.work", max_attempts=3, backoff=backoff.constant(0.2))(work.fn)
-    where = "embedded memory:// (no Redis reachable)" if memory else rtask._client.redact(url)
+    probe = app.task(name="demo.probe")(probe.fn)
+    where = "the embedded memory:// mode" if memory else rtask._client.redact(url)
     print(f"rtask demo: {n} jobs on {where}")
     if memory:
         print("  one in-process worker")

@@ -65,5 +65,14 @@ class Adapter(AsyncAdapter):
         await self.lat.enqueue(t_enq)
 
     def worker_command(self, concurrency: int) -> list[str]:
-        return [sys.executable, "-m", "rtask", "--log-level", "WARNING", "worker",
-                "benchmarks.adapters.rtask:app", "--concurrency", str(concurrency)]
+        return [
+            sys.executable,
+            "-m",
+            "rtask",
+            "--log-level",
+            "WARNING",
+            "worker",
+            "benchmarks.adapters.rtask:app",
+            "--concurrency",
+            str(concurrency),
+        ]

@@ -15,7 +15,7 @@ from rtask._protocol import NewJob, enqueue, state_body
 
 from ._helpers import RESULT_TIMEOUT, background, close, run, worker
 
-pytestmark = pytest.mark.timeout(30)
+pytestmark = pytest.mark.timeout(20)
 
 
 async def stored_keys(app: rtask.App) -> list[bytes]:

@@ -13,7 +13,7 @@ from rtask import JobStatus
 
 from ._helpers import RESULT_TIMEOUT, background, close, run, worker
 
-pytestmark = pytest.mark.timeout(30)
+pytestmark = pytest.mark.timeout(20)
 
 
 def test_cancel_a_queued_job(backend_url: str, prefix: str) -> None:

@@ -9,7 +9,7 @@ from rtask import JobStatus
 
 from ._helpers import RESULT_TIMEOUT, close, run, worker
 
-pytestmark = pytest.mark.timeout(30)
+pytestmark = pytest.mark.timeout(20)
 
 VALUE = {
     "int": 1,

@@ -11,7 +11,7 @@ from rtask import JobStatus
 
 from ._helpers import RESULT_TIMEOUT, at, background, close, run, worker
 
-pytestmark = pytest.mark.timeout(30)
+pytestmark = pytest.mark.timeout(20)
 
 
 def test_return_value_succeeds(backend_url: str, prefix: str) -> None:

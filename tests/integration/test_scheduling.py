@@ -11,7 +11,7 @@ from rtask import JobStatus
 
 from ._helpers import RESULT_TIMEOUT, background, close, run, seconds, worker
 
-pytestmark = pytest.mark.timeout(30)
+pytestmark = pytest.mark.timeout(20)
 
 TOLERANCE = 0.02  # the server clock has millisecond resolution
 

@@ -13,7 +13,7 @@ from rtask import JobStatus
 
 from ._helpers import RESULT_TIMEOUT, close, run, worker
 
-pytestmark = pytest.mark.timeout(30)
+pytestmark = pytest.mark.timeout(20)
 
 N = 3
 

@@ -13,7 +13,7 @@ from rtask import JobStatus
 
 from ._helpers import RESULT_TIMEOUT, background, close, run
 
-pytestmark = pytest.mark.timeout(30)
+pytestmark = pytest.mark.timeout(20)
 
 
 def test_timeout_is_an_error_retried_then_failed(backend_url: str, prefix: str) -> None:
