@@ -50,10 +50,8 @@ for i = 1, ntasks do
         adds[#adds + 1] = ids[k]
       end
     end
-    redis.call('ZREM', scheduled, unpack(ids))
-    if #adds > 0 then
-      redis.call('ZADD', ready, unpack(adds))
-    end
+    call_chunked('ZREM', {scheduled}, ids)
+    call_chunked('ZADD', {ready}, adds)
   end
   local head = redis.call('ZRANGE', scheduled, 0, 0, 'WITHSCORES')
   if head[2] then
@@ -134,7 +132,7 @@ while left > 0 and progress do
 end
 
 if #records > 0 then
-  redis.call('HSET', jobs, unpack(records))
-  redis.call('ZADD', running, unpack(leases))
+  call_chunked('HSET', {jobs}, records)
+  call_chunked('ZADD', {running}, leases)
 end
 return out

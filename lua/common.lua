@@ -27,6 +27,44 @@ local function now_ms(arg)
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 
+-- Lua's unpack() is limited to a few thousand values: long argument lists
+-- are sent in chunks. `head` holds the arguments before the list (e.g. the key).
+local CHUNK = 6000
+
+local function call_chunked(cmd, head, list)
+  local n = #list
+  local i = 1
+  while i <= n do
+    local j = math.min(i + CHUNK - 1, n)
+    local args = {}
+    for _, h in ipairs(head) do
+      args[#args + 1] = h
+    end
+    for k = i, j do
+      args[#args + 1] = list[k]
+    end
+    redis.call(cmd, unpack(args))
+    i = j + 1
+  end
+end
+
+-- Collects ZADD pairs per key, sent as one ZADD per key by flush_zadds.
+local function add_to(batch, key, score, member)
+  local list = batch[key]
+  if not list then
+    list = {}
+    batch[key] = list
+  end
+  list[#list + 1] = score
+  list[#list + 1] = member
+end
+
+local function flush_zadds(batch)
+  for key, list in pairs(batch) do
+    call_chunked('ZADD', {key}, list)
+  end
+end
+
 -- Appends one error entry (a JSON object built by the client, without `at`)
 -- to the job's error list, stamping it with the server time.
 local function append_error(jobs, id, entry_json, now)
@@ -40,9 +78,20 @@ local function append_error(jobs, id, entry_json, now)
   end
 end
 
--- Removes every field of a job's record.
-local function delete_job(jobs, id)
-  redis.call('HDEL', jobs, id, id .. ':p', id .. ':r', id .. ':e')
+-- Removes every field of each job's record and the ids from `index`.
+local function delete_jobs(jobs, index, ids)
+  if #ids == 0 then
+    return
+  end
+  local fields = {}
+  for _, id in ipairs(ids) do
+    fields[#fields + 1] = id
+    fields[#fields + 1] = id .. ':p'
+    fields[#fields + 1] = id .. ':r'
+    fields[#fields + 1] = id .. ':e'
+  end
+  call_chunked('HDEL', {jobs}, fields)
+  call_chunked('ZREM', {index}, ids)
 end
 
 -- Keeps a terminal index (score = finished time) within its retention: drops
@@ -53,25 +102,14 @@ local function trim_terminal(index, jobs, now, max_age_ms, max_count, budget)
   local removed = 0
   if max_age_ms > 0 then
     local old = redis.call('ZRANGEBYSCORE', index, '-inf', now - max_age_ms, 'LIMIT', 0, budget)
-    for _, id in ipairs(old) do
-      delete_job(jobs, id)
-    end
-    if #old > 0 then
-      redis.call('ZREM', index, unpack(old))
-    end
+    delete_jobs(jobs, index, old)
     removed = #old
   end
   if max_count > 0 and removed < budget then
     local excess = redis.call('ZCARD', index) - max_count
     if excess > 0 then
-      if excess > budget - removed then
-        excess = budget - removed
-      end
-      local ids = redis.call('ZRANGE', index, 0, excess - 1)
-      for _, id in ipairs(ids) do
-        delete_job(jobs, id)
-      end
-      redis.call('ZREM', index, unpack(ids))
+      excess = math.min(excess, budget - removed)
+      delete_jobs(jobs, index, redis.call('ZRANGE', index, 0, excess - 1))
     end
   end
 end

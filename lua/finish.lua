@@ -2,7 +2,8 @@
 -- applies only if the job is still running under the same fencing token, so a
 -- worker whose lease was taken over can never overwrite the new owner's result.
 -- Releases the task's concurrency slot and keeps the terminal indexes within
--- their retention.
+-- their retention. Commands are batched: the work per call is a few commands
+-- plus the retention trim, whatever the number of outcomes.
 --
 -- KEYS[1]  jobs hash
 -- KEYS[2]  running zset
@@ -28,9 +29,9 @@
 --
 -- Returns {now_ms, result_1, ..., result_n} in outcome order:
 --   1 applied; 2 the job had been cancelled meanwhile (outcome ignored, slot
---   released); -1 no such job; -2 lease lost (token or status mismatch);
---   -3 the outcome needs the task's keys and the task was not passed (the job
---   is left running; a client bug).
+--   released); -1 no such job; -2 lease lost (token or status mismatch, or the
+--   id repeated in this batch); -3 the outcome needs the task's keys and the
+--   task was not passed (the job is left running; a client bug).
 -- @include common
 
 local jobs, running, active = KEYS[1], KEYS[2], KEYS[3]
@@ -50,54 +51,101 @@ for i = 1, ntasks do
 end
 local first = 10 + 2 * ntasks
 
+local ids = {}
+for j = first, #ARGV, 5 do
+  ids[#ids + 1] = ARGV[j]
+end
 local out = {now}
-local wake = false
-local finished = {succeeded = 0, failed = 0, cancelled = 0}
-
-local function release(task)
-  local i = task_index[task]
-  local before = tonumber(redis.call('HINCRBY', active, task, -1)) + 1
-  -- a capped task with waiting jobs just got a free slot: wake a worker
-  if i and caps[i] > 0 and before >= caps[i] and redis.call('ZCARD', KEYS[6 + 2 * i]) > 0 then
-    wake = true
-  end
+if #ids == 0 then
+  return out
 end
 
-local function terminal(id, st, status)
+-- Read every record, lease and (for outcomes that add one) error list at once.
+local raws = redis.call('HMGET', jobs, unpack(ids))
+local leases = redis.call('ZMSCORE', running, unpack(ids))
+
+local states, codes, seen = {}, {}, {}
+local error_fields, error_of = {}, {}
+for k, id in ipairs(ids) do
+  local j = first + 5 * (k - 1)
+  local code = tonumber(ARGV[j + 2])
+  local result
+  if not raws[k] then
+    result = -1
+  else
+    local st = cjson.decode(raws[k])
+    if seen[id] or not leases[k] or tostring(st.c) ~= ARGV[j + 1] then
+      result = -2
+    elseif st.s == 'cancelled' then
+      result = 2
+    elseif st.s ~= 'running' then
+      result = -2
+    elseif (code == 2 or code == 4 or code == 6) and not task_index[st.t] then
+      result = -3
+    else
+      result = 1
+      if code == 2 or code == 3 or code == 5 then
+        error_fields[#error_fields + 1] = id .. ':e'
+        error_of[id] = #error_fields
+      end
+    end
+    states[k] = st
+  end
+  seen[id] = true
+  out[k + 1] = result
+  codes[k] = code
+end
+local old_errors = #error_fields > 0 and redis.call('HMGET', jobs, unpack(error_fields)) or {}
+
+local writes, zadds, released, finished = {}, {}, {}, {}
+local wake = false
+
+local function terminal(id, st, status, when)
   st.s = status
-  st.ft = now
-  redis.call('ZADD', indexes[status], now, id)
-  finished[status] = finished[status] + 1
+  st.ft = st.ft or when
+  add_to(zadds, indexes[status], st.ft, id)
+  finished[status] = (finished[status] or 0) + 1
 end
 
 local function wait_again(id, st, due)
   local i = task_index[st.t]
   st.due = due
-  if put_waiting(KEYS[5 + 2 * i], KEYS[6 + 2 * i], id, st.p, due, now) then
+  if due > now then
+    add_to(zadds, KEYS[5 + 2 * i], due, id)
+  else
+    add_to(zadds, KEYS[6 + 2 * i], ready_score(st.p, due), id)
     wake = true
   end
 end
 
+local function add_error(id, blob)
+  local entry = '{"at":' .. now .. ',' .. string.sub(blob, 2)
+  local old = old_errors[error_of[id]]
+  writes[#writes + 1] = id .. ':e'
+  writes[#writes + 1] = old and (string.sub(old, 1, -2) .. ',' .. entry .. ']') or ('[' .. entry .. ']')
+end
+
 local function apply(id, st, code, delay, blob)
   if code == 1 then
-    terminal(id, st, 'succeeded')
+    terminal(id, st, 'succeeded', now)
     if blob ~= '' then
-      redis.call('HSET', jobs, id .. ':r', blob)
+      writes[#writes + 1] = id .. ':r'
+      writes[#writes + 1] = blob
     end
   elseif code == 2 then
-    append_error(jobs, id, blob, now)
+    add_error(id, blob)
     if st.a >= st.m then
-      terminal(id, st, 'failed')
+      terminal(id, st, 'failed', now)
     else
       st.s = 'retrying'
       wait_again(id, st, now + delay)
     end
   elseif code == 3 then
-    append_error(jobs, id, blob, now)
-    terminal(id, st, 'failed')
+    add_error(id, blob)
+    terminal(id, st, 'failed', now)
   elseif code == 5 then
-    append_error(jobs, id, blob, now)
-    terminal(id, st, 'cancelled')
+    add_error(id, blob)
+    terminal(id, st, 'cancelled', now)
   else
     -- 4 snoozed, 6 released: the attempt is given back
     st.a = st.a - 1
@@ -106,44 +154,44 @@ local function apply(id, st, code, delay, blob)
   end
 end
 
-for j = first, #ARGV, 5 do
-  local id = ARGV[j]
-  local raw = redis.call('HGET', jobs, id)
-  local result = -1
-  if raw then
-    local st = cjson.decode(raw)
-    local code = tonumber(ARGV[j + 2])
-    local owned = tostring(st.c) == ARGV[j + 1] and redis.call('ZSCORE', running, id)
-    if not owned then
-      result = -2
-    elseif st.s == 'cancelled' then
+local gone = {}
+for k, id in ipairs(ids) do
+  local result, st = out[k + 1], states[k]
+  if result == 1 or result == 2 then
+    gone[#gone + 1] = id
+    released[st.t] = (released[st.t] or 0) + 1
+    if result == 2 then
       -- cancelled while running: the cancel is final, only the slot is released
-      redis.call('ZREM', running, id)
-      release(st.t)
-      redis.call('ZADD', indexes.cancelled, st.ft or now, id)
-      finished.cancelled = finished.cancelled + 1
-      result = 2
-    elseif st.s ~= 'running' then
-      result = -2
-    elseif (code == 2 or code == 4 or code == 6) and not task_index[st.t] then
-      result = -3
+      terminal(id, st, 'cancelled', now)
     else
-      redis.call('ZREM', running, id)
-      release(st.t)
-      apply(id, st, code, tonumber(ARGV[j + 3]), ARGV[j + 4])
-      redis.call('HSET', jobs, id, cjson.encode(st))
-      result = 1
+      local j = first + 5 * (k - 1)
+      apply(id, st, codes[k], tonumber(ARGV[j + 3]), ARGV[j + 4])
+      writes[#writes + 1] = id
+      writes[#writes + 1] = cjson.encode(st)
     end
   end
-  out[#out + 1] = result
 end
+
+if #gone > 0 then
+  call_chunked('ZREM', {running}, gone)
+end
+for task, count in pairs(released) do
+  local after = tonumber(redis.call('HINCRBY', active, task, -count))
+  local i = task_index[task]
+  -- a capped task with waiting jobs just got free slots: wake a worker
+  if i and caps[i] > 0 and after + count >= caps[i] and redis.call('ZCARD', KEYS[6 + 2 * i]) > 0 then
+    wake = true
+  end
+end
+if #writes > 0 then
+  call_chunked('HSET', {jobs}, writes)
+end
+flush_zadds(zadds)
 
 -- Retention: remove at least as many old entries as this call added.
 for status, added in pairs(finished) do
-  if added > 0 then
-    local keep = retention[status]
-    trim_terminal(indexes[status], jobs, now, keep[1], keep[2], 2 * added + 8)
-  end
+  local keep = retention[status]
+  trim_terminal(indexes[status], jobs, now, keep[1], keep[2], 2 * added + 8)
 end
 
 if wake then

@@ -62,6 +62,29 @@ def redact(url: str) -> str:
     return parts._replace(netloc=netloc).geturl()
 
 
+def _hiredis_packing(connection_class: type[Any]) -> type[Any]:
+    """The async connection class, packing commands with hiredis when it can.
+
+    redis-py's sync connections already do; its async ones pack in Python,
+    which costs a worker about a fifth of its time on large finish batches.
+    """
+    try:
+        from redis.connection import HiredisRespSerializer
+        from redis.utils import HIREDIS_AVAILABLE
+    except ImportError:  # pragma: no cover - another redis-py layout
+        return connection_class
+    if not HIREDIS_AVAILABLE:
+        return connection_class
+    serializer = HiredisRespSerializer()
+
+    def pack_command(self: Any, *args: Any) -> list[bytes]:
+        return serializer.pack(*args)  # type: ignore[no-any-return]
+
+    return type(
+        f"Hiredis{connection_class.__name__}", (connection_class,), {"pack_command": pack_command}
+    )
+
+
 def _evalsha(target: Any, call: Call[Any]) -> Any:
     """EVALSHA of `call` on a client or pipeline (async: returns an awaitable)."""
     return target.execute_command(
@@ -105,6 +128,7 @@ class AsyncClient:
             pool = redis.asyncio.BlockingConnectionPool.from_url(
                 url, max_connections=ASYNC_MAX_CONNECTIONS, timeout=ASYNC_POOL_TIMEOUT_S
             )
+            pool.connection_class = _hiredis_packing(pool.connection_class)
             self.redis = redis.asyncio.Redis(connection_pool=pool)
 
     def __repr__(self) -> str:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import threading
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ._errors import RtaskError
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class JobContext:
     """The running job, as seen from inside its task."""
 
@@ -20,16 +19,11 @@ class JobContext:
     max_attempts: int
     lease_token: str
     tags: tuple[str, ...]
-    _cancelled: threading.Event = field(default_factory=threading.Event, repr=False)
-
-    @property
-    def cancelled(self) -> bool:
-        """True once the job was cancelled or the worker is handing it back.
-
-        Async tasks are interrupted with CancelledError; sync tasks run in
-        threads and should check this flag in long loops.
-        """
-        return self._cancelled.is_set()
+    # True once the job was cancelled, timed out or is being handed back.
+    # Async tasks are interrupted with CancelledError; sync tasks run in
+    # threads and should check this flag in long loops. (A bool assignment is
+    # atomic, and the worker only ever sets it.)
+    cancelled: bool = False
 
 
 _current: ContextVar[JobContext] = ContextVar("rtask_current_job")

@@ -35,6 +35,16 @@ class Call(Generic[T]):
     idempotent: bool = True
 
 
+# Most jobs one claim, finish or heartbeat call handles: the scripts unpack
+# id lists (two values per job at most) and Lua's unpack() takes ~8,000 values.
+MAX_BATCH = 2000
+
+
+def batches(items: Sequence[T], size: int = MAX_BATCH) -> list[Sequence[T]]:
+    """`items` in slices of at most `size`."""
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
 def _now_arg(now_ms: int | None) -> str | int:
     return "" if now_ms is None else int(now_ms)
 

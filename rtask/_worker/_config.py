@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from .._errors import ConfigError
 from .._keys import check_queue
+from .._protocol import MAX_BATCH
 
 
 def default_worker_id() -> str:
@@ -54,8 +55,8 @@ class WorkerConfig:
             raise ConfigError("lease_s, recover_s and idle_poll_s must be > 0; grace_s >= 0")
         if self.heartbeat_s is not None and not 0 < self.heartbeat_s < self.lease_s:
             raise ConfigError("heartbeat_s must be > 0 and < lease_s")
-        if not 1 <= self.batch_max <= 5000:
-            raise ConfigError("batch_max must be in [1, 5000]")
+        if not 1 <= self.batch_max <= MAX_BATCH:
+            raise ConfigError(f"batch_max must be in [1, {MAX_BATCH}]")
 
     @property
     def heartbeat_interval_s(self) -> float:

@@ -83,13 +83,17 @@ async def execute(
         return _failure(job, OutcomeCode.FAILED, "decode_error", str(exc), worker=worker)
     _current.set(context)
     timeout_s = job.timeout_ms / 1000 if job.timeout_ms else None
+    deadline = None
     try:
-        async with asyncio.timeout(timeout_s) as deadline:
+        if timeout_s is None:
             value = await _call(task, args, kwargs, pool)
+        else:
+            async with asyncio.timeout(timeout_s) as deadline:
+                value = await _call(task, args, kwargs, pool)
     except TimeoutError as exc:
-        if not deadline.expired():
+        if deadline is None or not deadline.expired():
             return _error(job, task, exc, worker)
-        context._cancelled.set()  # a sync task in a thread sees the flag
+        context.cancelled = True  # a sync task in a thread sees the flag
         return _failure(
             job,
             OutcomeCode.RETRY,

@@ -7,6 +7,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from .._errors import BackendError, map_redis_errors
+from .._protocol import batches
 from .._protocol import heartbeat as heartbeat_call
 from .._protocol import recover as recover_call
 from ._state import CANCELLED, LOST
@@ -70,34 +71,39 @@ async def heartbeat(worker: Worker, client: Any) -> None:
     jobs over: they are stopped here and not reported (the lease guard).
     """
     loop = asyncio.get_running_loop()
-    lease_ms = int(worker.config.lease_s * 1000)
     for q in worker.queues:
         q.last_heartbeat_ok = loop.time()
     while True:
         await asyncio.sleep(worker.config.heartbeat_interval_s)
-        held = {q.name: [(i, r.job.token) for i, r in q.running.items()] for q in worker.queues}
-        calls = [
-            heartbeat_call(q.keys, worker=worker.id, lease_ms=lease_ms, held=held[q.name])
-            for q in worker.queues
-        ]
         try:
-            replies = await client.run_many(calls)
+            await _renew(worker, client)
         except BackendError as exc:
             log.warning("worker %s: heartbeat failed (%s)", worker.id, exc)
             for q in worker.queues:
                 if loop.time() - q.last_heartbeat_ok > worker.config.lease_s:
                     for run in list(q.running.values()):
                         run.stop(LOST)
-            continue
-        for q, reply in zip(worker.queues, replies, strict=True):
-            q.last_heartbeat_ok = loop.time()
-            for job_id in reply.lost:
-                if (lost := q.running.get(job_id)) is not None:
-                    worker.stats["lost"] += 1
-                    lost.stop(LOST)
-            for job_id in reply.cancelled:
-                if (stopped := q.running.get(job_id)) is not None:
-                    stopped.stop(CANCELLED)
+
+
+async def _renew(worker: Worker, client: Any) -> None:
+    lease_ms = int(worker.config.lease_s * 1000)
+    calls, owners = [], []
+    for q in worker.queues:
+        held = [(i, r.job.token) for i, r in q.running.items()]
+        for part in batches(held) or [[]]:
+            calls.append(heartbeat_call(q.keys, worker=worker.id, lease_ms=lease_ms, held=part))
+            owners.append(q)
+    replies = await client.run_many(calls)
+    now = asyncio.get_running_loop().time()
+    for q, reply in zip(owners, replies, strict=True):
+        q.last_heartbeat_ok = now
+        for job_id in reply.lost:
+            if (lost := q.running.get(job_id)) is not None:
+                worker.stats["lost"] += 1
+                lost.stop(LOST)
+        for job_id in reply.cancelled:
+            if (stopped := q.running.get(job_id)) is not None:
+                stopped.stop(CANCELLED)
 
 
 async def recover(worker: Worker, client: Any) -> None:

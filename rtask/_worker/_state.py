@@ -26,7 +26,7 @@ class Running:
         """Interrupt the job (async tasks get CancelledError; sync ones see the flag)."""
         if self.stop_reason is None:
             self.stop_reason = reason
-        self.context._cancelled.set()
+        self.context.cancelled = True
         if self.task is not None:
             self.task.cancel()
 

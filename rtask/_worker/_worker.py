@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._context import JobContext
 from .._errors import BackendError
-from .._protocol import ClaimReply, FinishReply, FinishResult, claim, finish
+from .._protocol import ClaimReply, FinishReply, FinishResult, batches, claim, finish
 from . import _loops
 from ._config import WorkerConfig
 from ._execute import cancelled, execute, released
@@ -173,9 +173,11 @@ class Worker:
         handlers: list[Any] = []
         for q in self.queues:
             if q.outcomes:
-                outcomes, q.outcomes = q.outcomes, []
-                calls.append(finish(q.keys, outcomes, tasks=q.tasks, retention=self.app.retention))
-                handlers.append(self._on_finish(q, outcomes))
+                pending, q.outcomes = q.outcomes, []
+                for outcomes in batches(pending):
+                    retention = self.app.retention
+                    calls.append(finish(q.keys, outcomes, tasks=q.tasks, retention=retention))
+                    handlers.append(self._on_finish(q, list(outcomes)))
         free = 0 if self._stopping else self.config.concurrency - self.in_flight()
         wanting = [q for q in self.queues if q.may_have_work and q.tasks]
         if free > 0 and wanting:
