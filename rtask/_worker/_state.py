@@ -49,6 +49,7 @@ class QueueState:
     wake_seq: int = 0  # bumped by every wake-up signal
     next_due: float | None = None  # loop time of the earliest scheduled job
     rotation: int = 0
+    claiming: int = 0  # slots reserved by claims under way
     last_heartbeat_ok: float = 0.0
 
     def task_names(self) -> list[str]:

@@ -25,6 +25,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("rtask.worker")
 
+# Round trips (finish + claim) a worker keeps under way at once.
+PIPELINE_DEPTH = 2
+
 
 class Worker:
     """Claims and runs jobs of some queues. `await worker.run()` until stopped."""
@@ -47,6 +50,8 @@ class Worker:
         self._event = asyncio.Event()
         self._stopping = False
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._trips: set[asyncio.Task[None]] = set()  # round trips under way
+        self._failures = 0  # consecutive failed round trips
 
     def __repr__(self) -> str:
         return f"<Worker {self.id} queues={list(self.config.queues)}>"
@@ -113,6 +118,7 @@ class Worker:
     async def _abandon(self, client: Any) -> None:
         """run() was cancelled: hand every running job back at once, unrun."""
         self._stopping = True
+        await asyncio.gather(*self._trips, return_exceptions=True)
         self._hand_back()
         tasks = [r.task for q in self.queues for r in q.running.values() if r.task]
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -138,34 +144,46 @@ class Worker:
     # ------------------------------------------------------------ the pump
 
     async def _pump(self, client: Any, burst: bool) -> None:
-        failures = 0
+        """Send finish + claim round trips, up to PIPELINE_DEPTH at a time, so
+        jobs of one batch run while Redis works on the next."""
         while True:
             # Cleared before planning: anything that happens from here on (an
-            # outcome, a wake-up, a stop) sets it again and is seen next turn.
+            # outcome, a wake-up, a stop, a trip's reply) sets it again.
             self._event.clear()
-            calls, handlers = self._plan()
-            if not calls:
-                if self._stopping and not self.in_flight():
+            if len(self._trips) < PIPELINE_DEPTH:
+                calls, handlers = self._plan()
+                if calls:
+                    trip = asyncio.create_task(self._trip(client, calls, handlers))
+                    self._trips.add(trip)
+                    trip.add_done_callback(self._trip_done)
+                    continue
+            if not self._trips and not self.in_flight():
+                if self._stopping:
                     return
-                if burst and not self.in_flight() and not any(q.may_have_work for q in self.queues):
+                if burst and not any(q.may_have_work for q in self.queues):
                     return
-                await self._wait()
-                continue
-            try:
-                replies = await client.run_many(calls)
-            except BackendError as exc:
-                failures += 1
-                for handler in handlers:
-                    handler(None)  # puts unsent outcomes back
-                pause = min(0.05 * 2**failures, 2.0)
-                log.warning(
-                    "worker %s: Redis call failed (%s); retrying in %.2fs", self.id, exc, pause
-                )
-                await asyncio.sleep(pause)
-                continue
-            failures = 0
-            for handler, reply in zip(handlers, replies, strict=True):
-                handler(reply)
+            await self._wait()
+
+    def _trip_done(self, trip: asyncio.Task[None]) -> None:
+        self._trips.discard(trip)
+        self._event.set()
+
+    async def _trip(self, client: Any, calls: list[Any], handlers: list[Any]) -> None:
+        """One round trip; on a Redis error, unsent outcomes are kept and the
+        trip backs off before it lets the pump send another."""
+        try:
+            replies = await client.run_many(calls)
+        except BackendError as exc:
+            self._failures += 1
+            for handler in handlers:
+                handler(None)
+            pause = min(0.05 * 2**self._failures, 2.0)
+            log.warning("worker %s: Redis call failed (%s); retrying in %.2fs", self.id, exc, pause)
+            await asyncio.sleep(pause)
+            return
+        self._failures = 0
+        for handler, reply in zip(handlers, replies, strict=True):
+            handler(reply)
 
     def _plan(self) -> tuple[list[Any], list[Any]]:
         """The calls of the next round trip: every pending finish, then claims."""
@@ -178,11 +196,15 @@ class Worker:
                     retention = self.app.retention
                     calls.append(finish(q.keys, outcomes, tasks=q.tasks, retention=retention))
                     handlers.append(self._on_finish(q, list(outcomes)))
-        free = 0 if self._stopping else self.config.concurrency - self.in_flight()
+        reserved = self.in_flight() + sum(q.claiming for q in self.queues)
+        free = 0 if self._stopping else self.config.concurrency - reserved
         wanting = [q for q in self.queues if q.may_have_work and q.tasks]
         if free > 0 and wanting:
-            share = max(1, min(free // len(wanting), self.config.batch_max))
+            # half the slots per trip at most, so two trips can alternate
+            most = max(1, min(self.config.concurrency // PIPELINE_DEPTH, self.config.batch_max))
+            share = max(1, min(free // len(wanting), most))
             for q in wanting:
+                q.claiming += share
                 q.rotation += 1
                 call = claim(
                     q.keys,
@@ -212,6 +234,7 @@ class Worker:
 
     def _on_claim(self, q: QueueState, asked: int, seq: int) -> Any:
         def handle(reply: ClaimReply | None) -> None:
+            q.claiming -= asked
             if reply is None:
                 return
             loop = asyncio.get_running_loop()
