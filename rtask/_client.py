@@ -18,6 +18,7 @@ import redis.exceptions
 
 from ._errors import BackendError, ConfigError
 from ._protocol import Call
+from ._scripts import all_scripts
 
 T = TypeVar("T")
 
@@ -116,6 +117,7 @@ class AsyncClient:
     def __init__(self, url: str) -> None:
         check_url(url)
         self.url = url
+        self._loaded = False
         if is_memory(url):
             import fakeredis.aioredis
 
@@ -134,8 +136,23 @@ class AsyncClient:
     def __repr__(self) -> str:
         return f"AsyncClient({redact(self.url)!r})"
 
+    async def load_scripts(self) -> None:
+        """Load every script (at first use, and after Redis forgot them), so a
+        pipeline never runs some scripts and bounces others (which would
+        reorder it) and a broken script fails at once."""
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for s in all_scripts():
+                    pipe.script_load(s.source)
+                await pipe.execute()
+        except redis.exceptions.RedisError as exc:
+            raise BackendError(f"loading the scripts failed: {exc}") from exc
+        self._loaded = True
+
     async def run(self, call: Call[T]) -> T:
         """Send one call and decode its reply."""
+        if not self._loaded:
+            await self.load_scripts()
         for attempt in range(1, _TRIES + 1):
             try:
                 return call.decode(await self._send(call))
@@ -147,7 +164,7 @@ class AsyncClient:
         try:
             return await _evalsha(self.redis, call)
         except redis.exceptions.NoScriptError:
-            await self.redis.script_load(call.script.source)
+            await self.load_scripts()
             return await _evalsha(self.redis, call)
         except redis.exceptions.ConnectionError:
             raise
@@ -158,6 +175,8 @@ class AsyncClient:
         """Send several calls in one round trip (a pipeline, not a transaction)."""
         if len(calls) == 1:
             return [await self.run(calls[0])]
+        if not self._loaded:
+            await self.load_scripts()
         for attempt in range(1, _TRIES + 1):
             try:
                 async with self.redis.pipeline(transaction=False) as pipe:
@@ -187,6 +206,7 @@ class SyncClient:
     def __init__(self, url: str) -> None:
         check_url(url)
         self.url = url
+        self._loaded = False
         if is_memory(url):
             import fakeredis
 
@@ -197,8 +217,21 @@ class SyncClient:
     def __repr__(self) -> str:
         return f"SyncClient({redact(self.url)!r})"
 
+    def load_scripts(self) -> None:
+        """Load every script (see AsyncClient.load_scripts)."""
+        try:
+            with self.redis.pipeline(transaction=False) as pipe:
+                for s in all_scripts():
+                    pipe.script_load(s.source)
+                pipe.execute()
+        except redis.exceptions.RedisError as exc:
+            raise BackendError(f"loading the scripts failed: {exc}") from exc
+        self._loaded = True
+
     def run(self, call: Call[T]) -> T:
         """Send one call and decode its reply."""
+        if not self._loaded:
+            self.load_scripts()
         for attempt in range(1, _TRIES + 1):
             try:
                 return call.decode(self._send(call))
@@ -210,7 +243,7 @@ class SyncClient:
         try:
             return _evalsha(self.redis, call)
         except redis.exceptions.NoScriptError:
-            self.redis.script_load(call.script.source)
+            self.load_scripts()
             return _evalsha(self.redis, call)
         except redis.exceptions.ConnectionError:
             raise
@@ -221,6 +254,8 @@ class SyncClient:
         """Send several calls in one round trip (a pipeline, not a transaction)."""
         if len(calls) == 1:
             return [self.run(calls[0])]
+        if not self._loaded:
+            self.load_scripts()
         for attempt in range(1, _TRIES + 1):
             try:
                 with self.redis.pipeline(transaction=False) as pipe:

@@ -20,6 +20,9 @@ log = logging.getLogger("rtask.worker")
 # Task names enqueued on a queue are re-read this often, so jobs of tasks
 # this worker does not know are claimed and failed with the reason.
 DISCOVER_EVERY_S = 10.0
+# The wake-up listener's longest single wait (a local wait: no Redis command),
+# hence how long a stopping worker waits for its listener.
+LISTEN_TIMEOUT_S = 0.25
 
 
 async def discover_tasks(worker: Worker, client: Any) -> None:
@@ -35,9 +38,11 @@ async def discover_tasks(worker: Worker, client: Any) -> None:
 
 
 async def listen(worker: Worker, client: Any) -> None:
-    """Wake the pump when a queue publishes that work arrived (enqueue, retry, free slot)."""
+    """Wake the pump when a queue publishes that work arrived (enqueue, retry,
+    free slot). Runs until `worker.closing` is set; it is never cancelled, as
+    cancelling a pub/sub read can hang some clients (fakeredis on 3.11)."""
     channels = {q.keys.wake_channel: q for q in worker.queues}
-    while True:
+    while not worker.closing:
         try:
             pubsub = client.redis.pubsub(ignore_subscribe_messages=True)
             async with pubsub:
@@ -45,16 +50,17 @@ async def listen(worker: Worker, client: Any) -> None:
                 # Anything published before the subscription took effect is
                 # caught by one more claim.
                 _wake(worker, channels.values())
-                async for message in pubsub.listen():
+                while not worker.closing:
+                    message = await pubsub.get_message(
+                        ignore_subscribe_messages=True, timeout=LISTEN_TIMEOUT_S
+                    )
                     if message and message.get("type") == "message":
                         channel = message["channel"]
                         name = channel.decode() if isinstance(channel, bytes) else channel
                         _wake(worker, [channels[name]])
-        except asyncio.CancelledError:
-            raise
         except Exception as exc:
             log.warning("worker %s: wake-up listener failed (%s); reconnecting", worker.id, exc)
-            await asyncio.sleep(1.0)
+            await asyncio.sleep(LISTEN_TIMEOUT_S)
 
 
 def _wake(worker: Worker, queues: Any) -> None:

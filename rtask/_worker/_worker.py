@@ -51,6 +51,7 @@ class Worker:
         self._stopping = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._trips: set[asyncio.Task[None]] = set()  # round trips under way
+        self.closing = False  # set when run() ends: the wake-up listener stops
         self._failures = 0  # consecutive failed round trips
 
     def __repr__(self) -> str:
@@ -95,11 +96,12 @@ class Worker:
         self._event = asyncio.Event()
         signals = self._install_signals()
         client = self.app.async_client()
+        self.closing = False
+        listener = asyncio.create_task(_loops.listen(self, client))
         try:
             await _loops.discover_tasks(self, client)
             async with asyncio.TaskGroup() as tg:
                 helpers = [
-                    tg.create_task(_loops.listen(self, client)),
                     tg.create_task(_loops.heartbeat(self, client)),
                     tg.create_task(_loops.recover(self, client)),
                 ]
@@ -111,6 +113,8 @@ class Worker:
                 for helper in helpers:
                     helper.cancel()
         finally:
+            self.closing = True
+            await listener
             for sig in signals:
                 self._loop.remove_signal_handler(sig)
             self._pool.shutdown(wait=False, cancel_futures=True)
