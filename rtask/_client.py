@@ -7,6 +7,7 @@ fakeredis server of that name, shared by every client of the process.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Sequence
 from typing import Any, TypeVar
@@ -22,8 +23,8 @@ from ._scripts import all_scripts
 
 T = TypeVar("T")
 
+# Most connections one async client uses at once.
 ASYNC_MAX_CONNECTIONS = 64
-ASYNC_POOL_TIMEOUT_S = 30.0
 
 _memory_servers: dict[str, Any] = {}
 _memory_lock = threading.Lock()
@@ -125,13 +126,14 @@ class AsyncClient:
                 server=_memory_server(url)
             )
         else:
-            # A blocking pool: many concurrent calls (gather of 1,000 enqueues)
-            # wait for a free connection instead of failing.
-            pool = redis.asyncio.BlockingConnectionPool.from_url(
-                url, max_connections=ASYNC_MAX_CONNECTIONS, timeout=ASYNC_POOL_TIMEOUT_S
-            )
+            # The pool itself is unbounded; `_slots` bounds the connections in
+            # use, so a gather of 1,000 enqueues waits for a free one instead of
+            # failing (redis-py's own pool raises at 100; its blocking pool
+            # costs a timer per call).
+            pool = redis.asyncio.ConnectionPool.from_url(url, max_connections=1 << 20)
             pool.connection_class = _hiredis_packing(pool.connection_class)
             self.redis = redis.asyncio.Redis(connection_pool=pool)
+        self._slots = asyncio.Semaphore(ASYNC_MAX_CONNECTIONS)
 
     def __repr__(self) -> str:
         return f"AsyncClient({redact(self.url)!r})"
@@ -155,7 +157,8 @@ class AsyncClient:
             await self.load_scripts()
         for attempt in range(1, _TRIES + 1):
             try:
-                return call.decode(await self._send(call))
+                async with self._slots:
+                    return call.decode(await self._send(call))
             except redis.exceptions.ConnectionError as exc:
                 _give_up_unless_retryable(exc, [call], attempt)
         raise AssertionError("unreachable")
@@ -179,7 +182,7 @@ class AsyncClient:
             await self.load_scripts()
         for attempt in range(1, _TRIES + 1):
             try:
-                async with self.redis.pipeline(transaction=False) as pipe:
+                async with self._slots, self.redis.pipeline(transaction=False) as pipe:
                     for call in calls:
                         _evalsha(pipe, call)
                     replies = await pipe.execute(raise_on_error=False)

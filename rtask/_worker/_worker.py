@@ -1,5 +1,5 @@
-"""The worker process loop: one pump (finish + claim in one round trip), plus
-heartbeat, recovery and wake-up loops, all in one TaskGroup."""
+"""The worker process loop: a pump keeping finish + claim round trips under
+way, the jobs it starts, and the heartbeat, recovery and wake-up loops."""
 
 from __future__ import annotations
 
@@ -45,11 +45,11 @@ class Worker:
             )
             for q in config.queues
         ]
-        self._by_name = {q.name: q for q in self.queues}
-        self._pool = ThreadPoolExecutor(config.thread_count, thread_name_prefix="rtask-job")
+        self._pool = ThreadPoolExecutor(1)  # replaced by run(): one pool per run
         self._event = asyncio.Event()
         self._stopping = False
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._grace_timer: asyncio.TimerHandle | None = None
         self._trips: set[asyncio.Task[None]] = set()  # round trips under way
         self.closing = False  # set when run() ends: the wake-up listener stops
         self._failures = 0  # consecutive failed round trips
@@ -62,13 +62,10 @@ class Worker:
     def stop(self) -> None:
         """Begin a graceful shutdown: stop claiming, let running jobs finish
         within `grace_s`, then hand the rest back. Safe from any thread."""
-        loop = self._loop
-        if loop is None:
-            self._stopping = True
-        elif threading.get_ident() == getattr(loop, "_thread_id", None):
-            self._begin_stop()
+        if self._loop is None:
+            self._stopping = True  # not running yet: run() returns at once
         else:
-            loop.call_soon_threadsafe(self._begin_stop)
+            self._loop.call_soon_threadsafe(self._begin_stop)
 
     def _begin_stop(self) -> None:
         if self._stopping:
@@ -77,7 +74,7 @@ class Worker:
         self._event.set()
         log.info("worker %s stopping: %d jobs running", self.id, self.in_flight())
         assert self._loop is not None
-        self._loop.call_later(self.config.grace_s, self._hand_back)
+        self._grace_timer = self._loop.call_later(self.config.grace_s, self._hand_back)
 
     def _hand_back(self) -> None:
         for q in self.queues:
@@ -94,6 +91,7 @@ class Worker:
         return once nothing is due and nothing is running."""
         self._loop = asyncio.get_running_loop()
         self._event = asyncio.Event()
+        self._pool = ThreadPoolExecutor(self.config.thread_count, thread_name_prefix="rtask-job")
         signals = self._install_signals()
         client = self.app.async_client()
         self.closing = False
@@ -115,6 +113,8 @@ class Worker:
         finally:
             self.closing = True
             await listener
+            if self._grace_timer is not None:
+                self._grace_timer.cancel()
             for sig in signals:
                 self._loop.remove_signal_handler(sig)
             self._pool.shutdown(wait=False, cancel_futures=True)

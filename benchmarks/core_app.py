@@ -1,0 +1,25 @@
+"""The tasks of benchmarks/core.py; worker processes import `app`."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import rtask
+
+
+def make(url: str) -> rtask.App:
+    app = rtask.App(url, prefix="core")
+
+    @app.task(name="noop")
+    async def noop() -> None:
+        return None
+
+    @app.task(name="probe")
+    async def probe(sent_at: float) -> float:
+        return time.time() - sent_at
+
+    return app
+
+
+app = make(os.environ.get("RTASK_BENCH_URL", "memory://core"))
