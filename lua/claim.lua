@@ -31,12 +31,14 @@ local promote_limit = tonumber(ARGV[5])
 local rotation = tonumber(ARGV[6])
 local ntasks = tonumber(ARGV[7])
 
--- 1. Promote due scheduled jobs of every task to its ready set.
+-- 1. Promote due scheduled jobs of every task to its ready set. The head of
+-- the set is read first: most calls find nothing due and stop there.
 local next_due = -1
 for i = 1, ntasks do
   local scheduled, ready = KEYS[2 + 2 * i], KEYS[3 + 2 * i]
-  local due = redis.call('ZRANGEBYSCORE', scheduled, '-inf', now, 'WITHSCORES', 'LIMIT', 0, promote_limit)
-  if #due > 0 then
+  local head = redis.call('ZRANGE', scheduled, 0, 0, 'WITHSCORES')
+  if head[2] and tonumber(head[2]) <= now then
+    local due = redis.call('ZRANGEBYSCORE', scheduled, '-inf', now, 'WITHSCORES', 'LIMIT', 0, promote_limit)
     local ids = {}
     for k = 1, #due, 2 do
       ids[#ids + 1] = due[k]
@@ -52,8 +54,8 @@ for i = 1, ntasks do
     end
     call_chunked('ZREM', {scheduled}, ids)
     call_chunked('ZADD', {ready}, adds)
+    head = redis.call('ZRANGE', scheduled, 0, 0, 'WITHSCORES')
   end
-  local head = redis.call('ZRANGE', scheduled, 0, 0, 'WITHSCORES')
   if head[2] then
     local t = tonumber(head[2])
     if next_due < 0 or t < next_due then

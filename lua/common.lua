@@ -78,7 +78,7 @@ local function append_error(jobs, id, entry_json, now)
   end
 end
 
--- Removes every field of each job's record and the ids from `index`.
+-- Removes every field of each job's record, and the ids from `index` if given.
 local function delete_jobs(jobs, index, ids)
   if #ids == 0 then
     return
@@ -91,7 +91,9 @@ local function delete_jobs(jobs, index, ids)
     fields[#fields + 1] = id .. ':e'
   end
   call_chunked('HDEL', {jobs}, fields)
-  call_chunked('ZREM', {index}, ids)
+  if index then
+    call_chunked('ZREM', {index}, ids)
+  end
 end
 
 -- Keeps a terminal index (score = finished time) within its retention: drops
@@ -108,8 +110,13 @@ local function trim_terminal(index, jobs, now, max_age_ms, max_count, budget)
   if max_count > 0 and removed < budget then
     local excess = redis.call('ZCARD', index) - max_count
     if excess > 0 then
-      excess = math.min(excess, budget - removed)
-      delete_jobs(jobs, index, redis.call('ZRANGE', index, 0, excess - 1))
+      -- ZPOPMIN reads and removes the oldest in one command
+      local popped = redis.call('ZPOPMIN', index, math.min(excess, budget - removed))
+      local ids = {}
+      for k = 1, #popped, 2 do
+        ids[#ids + 1] = popped[k]
+      end
+      delete_jobs(jobs, nil, ids)
     end
   end
 end
