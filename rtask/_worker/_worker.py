@@ -27,6 +27,8 @@ log = logging.getLogger("rtask.worker")
 
 # Round trips (finish + claim) a worker keeps under way at once.
 PIPELINE_DEPTH = 2
+# Longest a finished job's outcome waits for others to share its round trip.
+LINGER_S = 0.002
 
 
 class Worker:
@@ -53,6 +55,9 @@ class Worker:
         self._trips: set[asyncio.Task[None]] = set()  # round trips under way
         self.closing = False  # set when run() ends: the wake-up listener stops
         self._failures = 0  # consecutive failed round trips
+        self._first_outcome_at = 0.0  # loop time the oldest pending outcome arrived
+        # A round trip worth sending at once: a quarter of the slots, at most 50.
+        self._batch_target = max(1, min(config.concurrency // 4, 50))
 
     def __repr__(self) -> str:
         return f"<Worker {self.id} queues={list(self.config.queues)}>"
@@ -154,7 +159,8 @@ class Worker:
             # Cleared before planning: anything that happens from here on (an
             # outcome, a wake-up, a stop, a trip's reply) sets it again.
             self._event.clear()
-            if len(self._trips) < PIPELINE_DEPTH:
+            linger = self._linger()
+            if len(self._trips) < PIPELINE_DEPTH and linger == 0:
                 calls, handlers = self._plan()
                 if calls:
                     trip = asyncio.create_task(self._trip(client, calls, handlers))
@@ -166,7 +172,29 @@ class Worker:
                     return
                 if burst and not any(q.may_have_work for q in self.queues):
                     return
-            await self._wait()
+            await self._wait(linger or None)
+
+    def _linger(self) -> float:
+        """Seconds to wait before the next round trip, so that outcomes and
+        free slots gather into a batch (0 = send now).
+
+        A trip goes at once when it would carry a batch's worth, when nothing
+        else is running (no more outcomes are coming), or when the oldest
+        pending outcome has waited LINGER_S.
+        """
+        pending = sum(len(q.outcomes) for q in self.queues)
+        running = self.in_flight()
+        if self._stopping or running == 0:
+            return 0.0
+        free = self.config.concurrency - running - sum(q.claiming for q in self.queues)
+        if not any(q.may_have_work for q in self.queues):
+            free = 0
+        if pending + free >= self._batch_target or (pending == 0 and free == 0):
+            return 0.0
+        if pending == 0:
+            return LINGER_S
+        assert self._loop is not None
+        return max(0.0, self._first_outcome_at + LINGER_S - self._loop.time())
 
     def _trip_done(self, trip: asyncio.Task[None]) -> None:
         self._trips.discard(trip)
@@ -255,8 +283,13 @@ class Worker:
 
         return handle
 
-    async def _wait(self) -> None:
+    async def _wait(self, linger: float | None = None) -> None:
         loop = asyncio.get_running_loop()
+        if linger is not None:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(linger):
+                    await self._event.wait()
+            return
         timeout = self.config.idle_poll_s
         dues = [q.next_due for q in self.queues if q.next_due is not None]
         if dues:
@@ -305,5 +338,7 @@ class Worker:
             del exc
         q.running.pop(job.id, None)
         if outcome is not None and run.stop_reason != LOST:
+            if not any(q.outcomes for q in self.queues):
+                self._first_outcome_at = asyncio.get_running_loop().time()
             q.outcomes.append(outcome)
         self._event.set()
