@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from ._app import App
+from ._app import DEFAULT_URL, App
 from ._errors import RtaskError
 
 log = logging.getLogger("rtask.cli")
@@ -91,6 +91,19 @@ def worker(
         # a sync task that ignored its timeout still holds a thread; its job was
         # handed back, so leaving without joining it loses nothing
         os._exit(0)
+
+
+@main.command()
+@click.argument("url", required=False)
+@click.option("--jobs", default=5000, show_default=True, help="No-op jobs per measurement.")
+def bench(url: str | None, jobs: int) -> None:
+    """Measure URL (default RTASK_REDIS_URL or the local Redis) and recommend settings.
+
+    Uses a private key prefix and removes its keys afterwards.
+    """
+    from ._bench import main as bench_main
+
+    bench_main(url or os.environ.get("RTASK_REDIS_URL", DEFAULT_URL), jobs)
 
 
 def _strip_processes(argv: list[str]) -> list[str]:
