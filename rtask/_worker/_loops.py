@@ -88,7 +88,7 @@ async def heartbeat(worker: Worker, client: Any) -> None:
             for q in worker.queues:
                 if loop.time() - q.last_heartbeat_ok > worker.config.lease_s:
                     for run in list(q.running.values()):
-                        run.stop(LOST)
+                        worker.stop_job(q, run, LOST)
 
 
 async def _renew(worker: Worker, client: Any) -> None:
@@ -106,10 +106,10 @@ async def _renew(worker: Worker, client: Any) -> None:
         for job_id in reply.lost:
             if (lost := q.running.get(job_id)) is not None:
                 worker.stats["lost"] += 1
-                lost.stop(LOST)
+                worker.stop_job(q, lost, LOST)
         for job_id in reply.cancelled:
             if (stopped := q.running.get(job_id)) is not None:
-                stopped.stop(CANCELLED)
+                worker.stop_job(q, stopped, CANCELLED)
 
 
 async def recover(worker: Worker, client: Any) -> None:

@@ -15,20 +15,13 @@ LOST, CANCELLED, SHUTDOWN = "lost", "cancelled", "shutdown"
 
 @dataclass(slots=True)
 class Running:
-    """A job this process runs now."""
+    """A job this process holds: executing (`task` set) or prefetched, waiting
+    for a free slot (`task` None)."""
 
     job: ClaimedJob
     context: JobContext
     task: asyncio.Task[None] | None = None
     stop_reason: str | None = None
-
-    def stop(self, reason: str) -> None:
-        """Interrupt the job (async tasks get CancelledError; sync ones see the flag)."""
-        if self.stop_reason is None:
-            self.stop_reason = reason
-        self.context.cancelled = True
-        if self.task is not None:
-            self.task.cancel()
 
 
 @dataclass(slots=True)

@@ -8,13 +8,13 @@ import contextlib
 import logging
 import signal
 import threading
-from collections import Counter
+from collections import Counter, deque
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from .._context import JobContext
 from .._errors import BackendError
-from .._protocol import ClaimReply, FinishReply, FinishResult, batches, claim, finish
+from .._protocol import ClaimReply, FinishReply, FinishResult, Outcome, batches, claim, finish
 from . import _loops
 from ._config import WorkerConfig
 from ._execute import cancelled, execute, released
@@ -58,6 +58,8 @@ class Worker:
         self._first_outcome_at = 0.0  # loop time the oldest pending outcome arrived
         # A round trip worth sending at once: a quarter of the slots, at most 50.
         self._batch_target = max(1, min(config.concurrency // 4, 50))
+        self._executing = 0  # jobs started and not finished (<= concurrency)
+        self._prefetched: deque[tuple[QueueState, Running]] = deque()  # waiting for a slot
 
     def __repr__(self) -> str:
         return f"<Worker {self.id} queues={list(self.config.queues)}>"
@@ -77,16 +79,33 @@ class Worker:
             return
         self._stopping = True
         self._event.set()
-        log.info("worker %s stopping: %d jobs running", self.id, self.in_flight())
+        log.info("worker %s stopping: %d jobs running", self.id, self._executing)
+        while self._prefetched:  # never started: back at once
+            q, run = self._prefetched.popleft()
+            self.stop_job(q, run, SHUTDOWN)
         assert self._loop is not None
         self._grace_timer = self._loop.call_later(self.config.grace_s, self._hand_back)
 
     def _hand_back(self) -> None:
         for q in self.queues:
             for run in list(q.running.values()):
-                run.stop(SHUTDOWN)
+                self.stop_job(q, run, SHUTDOWN)
+
+    def stop_job(self, q: QueueState, run: Running, reason: str) -> None:
+        """Stop a held job: interrupt it if it executes (async tasks get
+        CancelledError, sync ones see the flag), or settle it now if it waits."""
+        if run.stop_reason is None:
+            run.stop_reason = reason
+        run.context.cancelled = True
+        if run.task is not None:
+            run.task.cancel()
+            return
+        with contextlib.suppress(ValueError):
+            self._prefetched.remove((q, run))
+        self._settle(q, run, None)
 
     def in_flight(self) -> int:
+        """Jobs held: executing or prefetched."""
         return sum(len(q.running) for q in self.queues)
 
     # ------------------------------------------------------------ run
@@ -178,21 +197,21 @@ class Worker:
         """Seconds to wait before the next round trip, so that outcomes and
         free slots gather into a batch (0 = send now).
 
-        A trip goes at once when it would carry a batch's worth, when nothing
-        else is running (no more outcomes are coming), or when the oldest
-        pending outcome has waited LINGER_S.
+        A trip goes at once when no outcome is pending, when it would carry a
+        batch's worth, when nothing else is running (no more outcomes are
+        coming), or when the oldest pending outcome has waited LINGER_S.
         """
         pending = sum(len(q.outcomes) for q in self.queues)
         running = self.in_flight()
         if self._stopping or running == 0:
             return 0.0
-        free = self.config.concurrency - running - sum(q.claiming for q in self.queues)
+        free = self._capacity() - running - sum(q.claiming for q in self.queues)
         if not any(q.may_have_work for q in self.queues):
             free = 0
-        if pending + free >= self._batch_target or (pending == 0 and free == 0):
+        # Only outcomes gather: with none pending, free slots are claimed at
+        # once (a job just arrived). A finished job's slot is in `free` already.
+        if pending == 0 or free >= self._batch_target:
             return 0.0
-        if pending == 0:
-            return LINGER_S
         assert self._loop is not None
         return max(0.0, self._first_outcome_at + LINGER_S - self._loop.time())
 
@@ -229,11 +248,11 @@ class Worker:
                     calls.append(finish(q.keys, outcomes, tasks=q.tasks, retention=retention))
                     handlers.append(self._on_finish(q, list(outcomes)))
         reserved = self.in_flight() + sum(q.claiming for q in self.queues)
-        free = 0 if self._stopping else self.config.concurrency - reserved
+        free = 0 if self._stopping else self._capacity() - reserved
         wanting = [q for q in self.queues if q.may_have_work and q.tasks]
         if free > 0 and wanting:
             # half the slots per trip at most, so two trips can alternate
-            most = max(1, min(self.config.concurrency // PIPELINE_DEPTH, self.config.batch_max))
+            most = max(1, min(self._capacity() // PIPELINE_DEPTH, self.config.batch_max))
             share = max(1, min(free // len(wanting), most))
             for q in wanting:
                 q.claiming += share
@@ -303,6 +322,10 @@ class Worker:
 
     # ------------------------------------------------------------ jobs
 
+    def _capacity(self) -> int:
+        """Most jobs held at once: executing plus prefetched."""
+        return self.config.concurrency + self.config.prefetch_count
+
     def _start(self, q: QueueState, job: Any) -> None:
         context = JobContext(
             job.id,
@@ -315,29 +338,45 @@ class Worker:
         )
         run = Running(job, context)
         q.running[job.id] = run
+        if self._executing < self.config.concurrency and not self._stopping:
+            self._launch(q, run)
+        elif self._stopping:
+            self.stop_job(q, run, SHUTDOWN)
+        else:
+            self._prefetched.append((q, run))
+
+    def _launch(self, q: QueueState, run: Running) -> None:
+        self._executing += 1
         run.task = asyncio.create_task(self._run(q, run))
 
     async def _run(self, q: QueueState, run: Running) -> None:
         job = run.job
         task = self.app.tasks.get(job.task)
+        outcome = None
         try:
             outcome = await execute(
                 job, task, run.context, pool=self._pool, codec=self.app.codec, worker=self.id
             )
         except asyncio.CancelledError:
-            if run.stop_reason == CANCELLED:
-                outcome = cancelled(job, self.id)
-            elif run.stop_reason == SHUTDOWN:
-                outcome = released(job)
-            else:
-                outcome = None  # lost: the lease belongs to someone else now
-        except Exception as exc:  # a bug in rtask itself: keep the worker alive
+            pass  # stopped: _settle reports what the stop reason calls for
+        except Exception:  # a bug in rtask itself: keep the worker alive
             log.exception("worker %s: job %s crashed the executor", self.id, job.id)
-            outcome = None
             self.stats["executor_errors"] += 1
-            del exc
-        q.running.pop(job.id, None)
-        if outcome is not None and run.stop_reason != LOST:
+        self._executing -= 1
+        self._settle(q, run, outcome)
+        while self._prefetched and self._executing < self.config.concurrency:
+            self._launch(*self._prefetched.popleft())
+
+    def _settle(self, q: QueueState, run: Running, outcome: Outcome | None) -> None:
+        """The job leaves this worker: queue its outcome for the next finish."""
+        if run.stop_reason == LOST:
+            outcome = None  # the lease belongs to someone else now
+        elif outcome is None and run.stop_reason == CANCELLED:
+            outcome = cancelled(run.job, self.id)
+        elif outcome is None and run.stop_reason == SHUTDOWN:
+            outcome = released(run.job)
+        q.running.pop(run.job.id, None)
+        if outcome is not None:
             if not any(q.outcomes for q in self.queues):
                 self._first_outcome_at = asyncio.get_running_loop().time()
             q.outcomes.append(outcome)
