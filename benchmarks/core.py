@@ -8,6 +8,8 @@ no-op tasks (no Redis call inside the task, unlike the peer harness):
 * drain rate of N queued jobs with 1 and 2 worker processes (`rtask worker`),
   Redis commands per job (INFO commandstats, commands inside scripts
   included) and Redis CPU per 1,000 jobs (INFO cpu);
+* 2,000 jobs sleeping 10 ms on one worker process at concurrency 100
+  (wall time from the first start to the last end, over the ideal 0.2 s);
 * pickup latency, enqueue → start, on an idle worker (jobs 5 ms apart);
 * what an idle worker costs Redis per second (commands/s over 10 s).
 
@@ -151,6 +153,25 @@ def drain(url: str, n: int, processes: int, concurrency: int) -> dict[str, float
     }
 
 
+def sleep_bound(url: str, n: int = 2000, concurrency: int = 100) -> dict[str, float]:
+    """n jobs sleeping 10 ms, one worker process at `concurrency` (ideal n/concurrency × 10 ms)."""
+    app = build_app(url)
+    r = redis.Redis.from_url(url)
+    jobs = app.tasks["sleep10"].enqueue_many_sync([()] * n)
+    keys = app.keys("default")
+    procs = spawn_workers(url, 1, concurrency)
+    try:
+        wait_for(lambda: r.zcard(keys.succeeded) >= n)
+        infos = [j.info() for j in jobs]
+    finally:
+        stop(procs)
+    r.flushall()
+    first = min(i.started_at for i in infos if i.started_at)
+    last = max(i.result for i in infos)  # each job returns time.time() at its end
+    ideal = n / concurrency * 0.010
+    return {"sleep-bound 2000 x 10 ms, c=100: wall / ideal": (last - first.timestamp()) / ideal}
+
+
 def pickup_and_idle(url: str, count: int, idle_s: float) -> dict[str, float]:
     app = build_app(url)
     r = redis.Redis.from_url(url)
@@ -196,6 +217,7 @@ def main() -> None:
             figures |= enqueue_rates(server.url, args.n)
             figures |= drain(server.url, args.n, 1, args.concurrency)
             figures |= drain(server.url, args.n, 2, args.concurrency)
+            figures |= sleep_bound(server.url)
             figures |= pickup_and_idle(server.url, args.pickup, args.idle_s)
             for key, value in figures.items():
                 runs.setdefault(key, []).append(value)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 
@@ -14,6 +15,11 @@ def make(url: str) -> rtask.App:
     @app.task(name="noop")
     async def noop() -> None:
         return None
+
+    @app.task(name="sleep10")
+    async def sleep10() -> float:
+        await asyncio.sleep(0.01)
+        return time.time()
 
     @app.task(name="probe")
     async def probe(sent_at: float) -> float:
