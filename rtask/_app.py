@@ -15,7 +15,7 @@ from ._codec import Codec, get_codec
 from ._errors import ConfigError, UnknownTask
 from ._keys import QueueKeys, check_prefix, check_queue, queue_keys
 from ._protocol import Retention
-from ._task import Task
+from ._task import Task, remote_function
 
 if TYPE_CHECKING:
     from ._worker import Worker
@@ -125,6 +125,43 @@ class App:
             raise ConfigError(f"a task named {task.name!r} is already registered")
         self.tasks[task.name] = task
         return task
+
+    def remote(
+        self,
+        name: str,
+        *,
+        queue: str | None = None,
+        max_attempts: int = 5,
+        timeout: float | None = None,
+        priority: int = 0,
+    ) -> Task[..., Any]:
+        """A handle to enqueue the task `name` without its function, for a
+        producer that cannot import the workers' code.
+
+        The handle enqueues like the task itself (`enqueue`, `enqueue_sync`,
+        `options`, `enqueue_many`); calling it directly raises `RtaskError`. It
+        is not registered, so it does not make this App's workers serve it.
+        `max_attempts`, `timeout` and `priority` are the job defaults the
+        handle writes (the worker's own task options do not apply to them).
+        If `name` is registered on this App, that task is returned. Annotate the
+        handle to type-check its calls: `add: Task[[int, int], int] = app.remote("add")`.
+        """
+        task = self.tasks.get(name)
+        if task is not None:
+            if queue is not None and queue != task.queue:
+                raise ConfigError(
+                    f"task {name!r} is registered on queue {task.queue!r}, not {queue!r}"
+                )
+            return task
+        return Task(
+            self,
+            remote_function(name),
+            name=name,
+            queue=queue or "default",
+            max_attempts=max_attempts,
+            timeout=timeout,
+            priority=priority,
+        )
 
     def get_task(self, name: str) -> Task[Any, Any]:
         """The task registered under `name`, or `UnknownTask`."""

@@ -55,6 +55,12 @@ def main(log_level: str) -> None:
 @click.argument("app_spec", metavar="MODULE:APP")
 @click.option("--queues", default="", help="Comma-separated queues (default: every task's queue).")
 @click.option("--concurrency", default=100, show_default=True, help="Jobs run at once per process.")
+@click.option(
+    "--prefetch",
+    type=int,
+    default=None,
+    help="Jobs claimed ahead of free slots per process (default: concurrency // 2).",
+)
 @click.option("--processes", default=1, show_default=True, help="Worker processes (supervised).")
 @click.option("--lease", default=30.0, show_default=True, help="Lease length, seconds.")
 @click.option("--grace", default=20.0, show_default=True, help="Shutdown grace period, seconds.")
@@ -63,6 +69,7 @@ def worker(
     app_spec: str,
     queues: str,
     concurrency: int,
+    prefetch: int | None,
     processes: int,
     lease: float,
     grace: float,
@@ -78,6 +85,7 @@ def worker(
         w = app.worker(
             [q for q in queues.split(",") if q] or None,
             concurrency=concurrency,
+            prefetch=prefetch,
             lease_s=lease,
             grace_s=grace,
         )

@@ -7,11 +7,11 @@ import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, NoReturn, ParamSpec, TypeVar
 
 from ._backoff import BackoffLike, to_backoff
 from ._codec import encode
-from ._errors import ConfigError, InvalidInput, PayloadTooLarge
+from ._errors import ConfigError, InvalidInput, PayloadTooLarge, RtaskError
 from ._job import Job, SyncJob, new_job_id
 from ._keys import QueueKeys, check_job_id, check_queue, check_task_name
 from ._protocol import Call, EnqueueReply, NewJob, enqueue, state_body
@@ -55,6 +55,19 @@ def _check_seconds(what: str, value: float | None, *, positive: bool) -> float |
     if value < 0 or (positive and value == 0):
         raise InvalidInput(f"{what} must be {'> 0' if positive else '>= 0'}, got {value!r}")
     return float(value)
+
+
+def remote_function(name: str) -> Callable[..., NoReturn]:
+    """The function of a by-name handle (`App.remote`): calling it is an error."""
+
+    def remote(*args: Any, **kwargs: Any) -> NoReturn:
+        raise RtaskError(
+            f"task {name!r} is a by-name handle (app.remote): its function is not in this"
+            " process, so it cannot be called; enqueue it instead"
+        )
+
+    remote.__qualname__ = remote.__name__ = name
+    return remote
 
 
 class Task(Generic[P, R]):

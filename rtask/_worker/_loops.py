@@ -39,8 +39,7 @@ async def discover_tasks(worker: Worker, client: Any) -> None:
 
 async def listen(worker: Worker, client: Any) -> None:
     """Wake the pump when a queue publishes that work arrived (enqueue, retry,
-    free slot). Runs until `worker.closing` is set; it is never cancelled, as
-    cancelling a pub/sub read can hang some clients (fakeredis on 3.11)."""
+    free slot). Runs until the worker closes."""
     channels = {q.keys.wake_channel: q for q in worker.queues}
     while not worker.closing:
         try:
@@ -79,8 +78,7 @@ async def heartbeat(worker: Worker, client: Any) -> None:
     loop = asyncio.get_running_loop()
     for q in worker.queues:
         q.last_heartbeat_ok = loop.time()
-    while True:
-        await asyncio.sleep(worker.config.heartbeat_interval_s)
+    while await worker.pause(worker.config.heartbeat_interval_s):
         try:
             await _renew(worker, client)
         except BackendError as exc:
@@ -89,6 +87,8 @@ async def heartbeat(worker: Worker, client: Any) -> None:
                 if loop.time() - q.last_heartbeat_ok > worker.config.lease_s:
                     for run in list(q.running.values()):
                         worker.stop_job(q, run, LOST)
+        except Exception:  # a bug: keep renewing, or every lease expires
+            log.exception("worker %s: heartbeat crashed", worker.id)
 
 
 async def _renew(worker: Worker, client: Any) -> None:
@@ -117,7 +117,7 @@ async def recover(worker: Worker, client: Any) -> None:
     loop = asyncio.get_running_loop()
     gate_ms = int(worker.config.recover_s * 1000)
     next_discovery = loop.time() + DISCOVER_EVERY_S
-    while True:
+    while await worker.pause(worker.config.recover_s):
         try:
             if loop.time() >= next_discovery:
                 await discover_tasks(worker, client)
@@ -131,4 +131,5 @@ async def recover(worker: Worker, client: Any) -> None:
                 worker.stats["recovered"] += reply.requeued + reply.failed
         except BackendError as exc:
             log.warning("worker %s: recovery sweep failed (%s)", worker.id, exc)
-        await asyncio.sleep(worker.config.recover_s)
+        except Exception:  # a bug: keep sweeping
+            log.exception("worker %s: recovery sweep crashed", worker.id)

@@ -53,7 +53,7 @@ class Worker:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._grace_timer: asyncio.TimerHandle | None = None
         self._trips: set[asyncio.Task[None]] = set()  # round trips under way
-        self.closing = False  # set when run() ends: the wake-up listener stops
+        self._closed = asyncio.Event()  # set when run() ends: the side loops stop
         self._failures = 0  # consecutive failed round trips
         self._first_outcome_at = 0.0  # loop time the oldest pending outcome arrived
         # A round trip worth sending at once: a quarter of the slots, at most 50.
@@ -118,30 +118,42 @@ class Worker:
         self._pool = ThreadPoolExecutor(self.config.thread_count, thread_name_prefix="rtask-job")
         signals = self._install_signals()
         client = self.app.async_client()
-        self.closing = False
-        listener = asyncio.create_task(_loops.listen(self, client))
+        self._closed = asyncio.Event()
+        # The side loops end by themselves once the worker closes; they are
+        # never cancelled: on Python 3.11 a cancel can be lost inside client
+        # reads (asyncio.wait_for), which would leave run() waiting forever.
+        helpers = [
+            asyncio.create_task(_loops.listen(self, client)),
+            asyncio.create_task(_loops.heartbeat(self, client)),
+            asyncio.create_task(_loops.recover(self, client)),
+        ]
         try:
             await _loops.discover_tasks(self, client)
-            async with asyncio.TaskGroup() as tg:
-                helpers = [
-                    tg.create_task(_loops.heartbeat(self, client)),
-                    tg.create_task(_loops.recover(self, client)),
-                ]
-                try:
-                    await self._pump(client, burst)
-                except asyncio.CancelledError:
-                    await self._abandon(client)
-                    raise
-                for helper in helpers:
-                    helper.cancel()
+            try:
+                await self._pump(client, burst)
+            except asyncio.CancelledError:
+                await self._abandon(client)
+                raise
         finally:
-            self.closing = True
-            await listener
+            self._closed.set()
+            await asyncio.gather(*helpers, return_exceptions=True)
             if self._grace_timer is not None:
                 self._grace_timer.cancel()
             for sig in signals:
                 self._loop.remove_signal_handler(sig)
             self._pool.shutdown(wait=False, cancel_futures=True)
+
+    @property
+    def closing(self) -> bool:
+        """True once run() is ending: the side loops stop."""
+        return self._closed.is_set()
+
+    async def pause(self, seconds: float) -> bool:
+        """Sleep `seconds` unless the worker closes first; False once it has closed."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self._closed.wait()
+        return not self._closed.is_set()
 
     async def _abandon(self, client: Any) -> None:
         """run() was cancelled: hand every running job back at once, unrun."""

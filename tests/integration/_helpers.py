@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import io
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -45,9 +47,31 @@ async def background(
     finally:
         if not task.done():
             w.stop()
-            await asyncio.wait_for(task, timeout=w.config.grace_s + 5)
+            await stopped(task, w.config.grace_s + 5)
         elif not task.cancelled() and task.exception() is not None:
             raise task.exception()  # type: ignore[misc]
+
+
+async def stopped(task: asyncio.Task[None], timeout: float) -> None:
+    """Await a stopping worker's run(); if it hangs, fail with every task's stack."""
+    done, _ = await asyncio.wait([task], timeout=timeout)
+    if done:
+        task.result()
+        return
+    stacks = task_stacks()
+    task.cancel()
+    with contextlib.suppress(BaseException):
+        await asyncio.wait_for(task, 5)
+    raise AssertionError(f"worker.run() did not return {timeout}s after stop():\n{stacks}")
+
+
+def task_stacks() -> str:
+    out = io.StringIO()
+    for t in asyncio.all_tasks():
+        if t is not asyncio.current_task():
+            print(f"--- {t.get_name()} cancelling={t.cancelling()}", file=out)
+            t.print_stack(file=out)
+    return out.getvalue()
 
 
 async def close(*apps: rtask.App) -> None:

@@ -11,7 +11,7 @@ import pytest
 import rtask
 from rtask import JobStatus
 
-from ._helpers import RESULT_TIMEOUT, close, run, worker
+from ._helpers import RESULT_TIMEOUT, close, run, stopped, worker
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -52,7 +52,7 @@ def test_stop_lets_running_jobs_finish_within_grace(backend_url: str, prefix: st
             await asyncio.wait_for(gate.all_started.wait(), RESULT_TIMEOUT)
             t0 = time.monotonic()
             w.stop()
-            await asyncio.wait_for(runner, RESULT_TIMEOUT)
+            await stopped(runner, RESULT_TIMEOUT)
             # returned when the jobs were done, not at the end of the grace period
             assert time.monotonic() - t0 < 3.0
             for n, job in enumerate(jobs):
@@ -96,7 +96,7 @@ def test_short_grace_hands_running_jobs_back(backend_url: str, prefix: str) -> N
                 assert (await job.info()).status is JobStatus.RUNNING
             t0 = time.monotonic()
             w.stop()
-            await asyncio.wait_for(runner, RESULT_TIMEOUT)
+            await stopped(runner, RESULT_TIMEOUT)
             elapsed = time.monotonic() - t0
             assert 0.2 - 0.02 <= elapsed < 3.0
             assert gate.interrupted == N
@@ -147,7 +147,7 @@ def test_cancelling_run_hands_jobs_back(backend_url: str, prefix: str) -> None:
             await asyncio.wait_for(gate.all_started.wait(), RESULT_TIMEOUT)
             runner.cancel()
             with pytest.raises(asyncio.CancelledError):
-                await asyncio.wait_for(runner, RESULT_TIMEOUT)
+                await stopped(runner, RESULT_TIMEOUT)
             assert gate.interrupted == N
             for job in jobs:
                 info = await job.info()
@@ -193,7 +193,7 @@ def test_short_grace_hands_back_a_sync_job_and_sets_its_flag(backend_url: str, p
             runner = asyncio.create_task(w.run())
             await asyncio.wait_for(started.wait(), RESULT_TIMEOUT)
             w.stop()
-            await asyncio.wait_for(runner, RESULT_TIMEOUT)
+            await stopped(runner, RESULT_TIMEOUT)
             assert await asyncio.to_thread(saw_flag.wait, RESULT_TIMEOUT)
             info = await job.info()
             assert info.status is JobStatus.QUEUED
@@ -245,6 +245,34 @@ def test_burst_returns_when_nothing_is_due(backend_url: str, prefix: str) -> Non
             await asyncio.wait_for(worker(app).run(burst=True), RESULT_TIMEOUT)
             assert (await now.info()).status is JobStatus.SUCCEEDED
             assert (await later.info()).status is JobStatus.SCHEDULED
+        finally:
+            await close(app)
+
+    run(body)
+
+
+def test_stop_returns_while_helper_loops_are_busy(backend_url: str, prefix: str) -> None:
+    """stop() must end run() whatever the heartbeat and recovery loops are doing.
+
+    Tiny heartbeat/recovery intervals keep those loops inside Redis calls most
+    of the time, so the stop reaches them mid-call; each cycle must still end.
+    """
+
+    async def body() -> None:
+        app = rtask.App(backend_url, prefix=prefix)
+
+        @app.task
+        async def ping(n: int) -> int:
+            return n
+
+        try:
+            for n in range(10):
+                w = worker(app, heartbeat_s=0.001, recover_s=0.001)
+                runner = asyncio.create_task(w.run())
+                job = await ping.enqueue(n)
+                assert await job.result(timeout=RESULT_TIMEOUT) == n
+                w.stop()
+                await stopped(runner, 3.0)
         finally:
             await close(app)
 
