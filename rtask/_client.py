@@ -200,7 +200,8 @@ class AsyncClient:
         return out
 
     async def aclose(self) -> None:
-        await self.redis.aclose()
+        # the pool was passed in, so redis-py would leave its connections open
+        await self.redis.aclose(close_connection_pool=True)
 
 
 class SyncClient:

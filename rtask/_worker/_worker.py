@@ -201,8 +201,8 @@ class Worker:
             if not self._trips and not self.in_flight():
                 if self._stopping:
                     return
-                if burst and not any(q.may_have_work for q in self.queues):
-                    return
+                if burst and not any(q.may_have_work and q.tasks for q in self.queues):
+                    return  # (a queue with no task at all has nothing to claim)
             await self._wait(linger or None)
 
     def _linger(self) -> float:
