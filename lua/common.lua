@@ -120,13 +120,3 @@ local function trim_terminal(index, jobs, now, max_age_ms, max_count, budget)
     end
   end
 end
-
--- Puts a waiting job into its scheduled or ready set, by due time.
-local function put_waiting(scheduled, ready, id, priority, due_ms, now)
-  if due_ms > now then
-    redis.call('ZADD', scheduled, due_ms, id)
-    return false
-  end
-  redis.call('ZADD', ready, ready_score(priority, due_ms), id)
-  return true
-end

@@ -15,7 +15,8 @@
 --   "ct" and "due"), payload (opaque bytes)
 --
 -- Returns {now_ms, code_1, ..., code_n} in job order:
---   1 = stored, 0 = a job with that id already exists (left untouched).
+--   1 = stored, 0 = a job with that id already exists, or came earlier in
+--   this call (left untouched).
 -- @include common
 
 local jobs, tasks = KEYS[1], KEYS[2]
@@ -25,39 +26,58 @@ local ntasks = tonumber(ARGV[3])
 local first = 4 + ntasks
 local out = {now}
 local wake = false
-local ready_was_empty = {}
-local earliest = {}
 
 for i = 1, ntasks do
   redis.call('SADD', tasks, ARGV[3 + i])
 end
 
+-- One HMGET tells which ids exist; the writes go out as one HSET and one
+-- ZADD per set, so the cost per job is a few table operations.
+local ids = {}
 for j = first, #ARGV, 6 do
-  local id = ARGV[j]
-  local ti = tonumber(ARGV[j + 1])
-  local due = now + tonumber(ARGV[j + 2])
-  local priority = tonumber(ARGV[j + 3])
-  if redis.call('HEXISTS', jobs, id) == 1 then
-    out[#out + 1] = 0
+  ids[#ids + 1] = ARGV[j]
+end
+if #ids == 0 then
+  return out
+end
+local existing = redis.call('HMGET', jobs, unpack(ids))
+
+local writes, zadds, seen = {}, {}, {}
+local ready_was_empty, earliest = {}, {}
+for k, id in ipairs(ids) do
+  local j = first + 6 * (k - 1)
+  if existing[k] or seen[id] then
+    out[k + 1] = 0
   else
+    seen[id] = true
+    local ti = tonumber(ARGV[j + 1])
+    local due = now + tonumber(ARGV[j + 2])
     local scheduled, ready = KEYS[1 + 2 * ti], KEYS[2 + 2 * ti]
     if ready_was_empty[ti] == nil then
       ready_was_empty[ti] = redis.call('ZCARD', ready) == 0
       local head = redis.call('ZRANGE', scheduled, 0, 0, 'WITHSCORES')
       earliest[ti] = head[2] and tonumber(head[2]) or math.huge
     end
-    local state = '{"ct":' .. now .. ',"due":' .. due .. ',' .. ARGV[j + 4]
-    redis.call('HSET', jobs, id, state, id .. ':p', ARGV[j + 5])
-    if put_waiting(scheduled, ready, id, priority, due, now) then
+    writes[#writes + 1] = id
+    writes[#writes + 1] = '{"ct":' .. now .. ',"due":' .. due .. ',' .. ARGV[j + 4]
+    writes[#writes + 1] = id .. ':p'
+    writes[#writes + 1] = ARGV[j + 5]
+    if due > now then
+      add_to(zadds, scheduled, due, id)
+      if due < earliest[ti] then
+        -- a new earliest due time: sleeping workers must shorten their wait
+        earliest[ti] = due
+        wake = true
+      end
+    else
+      add_to(zadds, ready, ready_score(tonumber(ARGV[j + 3]), due), id)
       wake = wake or ready_was_empty[ti]
-    elseif due < earliest[ti] then
-      -- a new earliest due time: sleeping workers must shorten their wait
-      earliest[ti] = due
-      wake = true
     end
-    out[#out + 1] = 1
+    out[k + 1] = 1
   end
 end
+call_chunked('HSET', {jobs}, writes)
+flush_zadds(zadds)
 
 if wake then
   redis.call('PUBLISH', channel, '1')

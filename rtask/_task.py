@@ -186,13 +186,11 @@ class BoundTask(Generic[P, R]):
 
     def build(self, args: Sequence[Any], kwargs: dict[str, Any], job_id: str | None) -> NewJob:
         """The job to store for these arguments (pure: no I/O)."""
+        return self._build_one(self._template(), args, kwargs, job_id)
+
+    def _template(self) -> tuple[int, int, bytes]:
+        """(delay_ms, priority, state body): what every job of one call shares."""
         task, o, app = self.task, self.opts, self.task.app
-        payload = encode(app.codec, [list(args), kwargs])
-        if len(payload) > app.max_payload_bytes:
-            raise PayloadTooLarge(
-                f"task {task.name}: payload is {len(payload)} bytes,"
-                f" over the limit of {app.max_payload_bytes}"
-            )
         delay_s = o.delay_s or 0.0
         if o.at is not None:
             delay_s = max(0.0, o.at.timestamp() - app.clock())
@@ -205,19 +203,35 @@ class BoundTask(Generic[P, R]):
             timeout_ms=int((timeout_s or 0) * 1000),
             tags=o.tags,
         )
-        return NewJob(
-            job_id or new_job_id(), task.name, int(delay_s * 1000), priority, body, payload
-        )
+        return int(delay_s * 1000), priority, body
+
+    def _build_one(
+        self,
+        template: tuple[int, int, bytes],
+        args: Sequence[Any],
+        kwargs: dict[str, Any],
+        job_id: str | None,
+    ) -> NewJob:
+        app = self.task.app
+        payload = encode(app.codec, [list(args), kwargs])
+        if len(payload) > app.max_payload_bytes:
+            raise PayloadTooLarge(
+                f"task {self.task.name}: payload is {len(payload)} bytes,"
+                f" over the limit of {app.max_payload_bytes}"
+            )
+        delay_ms, priority, body = template
+        return NewJob(job_id or new_job_id(), self.task.name, delay_ms, priority, body, payload)
 
     def _build_many(self, items: Iterable[Sequence[Any] | dict[str, Any]]) -> list[NewJob]:
         if self.opts.id is not None:
             raise InvalidInput("enqueue_many cannot take a fixed id")
+        template = self._template()
         built = []
         for item in items:
             if isinstance(item, dict):
-                built.append(self.build((), item, None))
+                built.append(self._build_one(template, (), item, None))
             elif isinstance(item, list | tuple):
-                built.append(self.build(item, {}, None))
+                built.append(self._build_one(template, item, {}, None))
             else:
                 raise InvalidInput(f"enqueue_many items are tuples of args or dicts, not {item!r}")
         return built
