@@ -10,7 +10,7 @@ from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar, overload
 
 from ._backoff import BackoffLike
-from ._client import AsyncClient, SyncClient, check_url, redact
+from ._client import AsyncClient, SyncClient, async_client, check_url, redact, sync_client
 from ._codec import Codec, get_codec
 from ._errors import ConfigError, UnknownTask
 from ._keys import QueueKeys, check_prefix, check_queue, queue_keys
@@ -36,8 +36,9 @@ class _TaskDecorator(Protocol):
 class App:
     """Registers tasks and holds the connection settings.
 
-    `url` is `redis://…`, `rediss://…`, `unix://…`, or `memory://<name>` for the
-    embedded mode (the same scripts on an in-process fakeredis server).
+    `url` is `redis://…`, `rediss://…`, `unix://…`, `redis+cluster://h:p,h:p/`
+    (`rediss+cluster://` for TLS) for a Redis Cluster, or `memory://<name>` for
+    the embedded mode (the same scripts on an in-process fakeredis server).
     """
 
     def __init__(
@@ -185,13 +186,13 @@ class App:
         loop = asyncio.get_running_loop()
         client = self._async.get(loop)
         if client is None:
-            client = self._async[loop] = AsyncClient(self.url)
+            client = self._async[loop] = async_client(self.url)
         return client
 
     def sync_client(self) -> SyncClient:
         """The sync client (thread-safe, one per App)."""
         if self._sync is None:
-            self._sync = SyncClient(self.url)
+            self._sync = sync_client(self.url)
         return self._sync
 
     async def aclose(self) -> None:

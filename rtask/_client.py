@@ -3,6 +3,15 @@
 Both run scripts with EVALSHA and reload them on NOSCRIPT (after a Redis
 restart or SCRIPT FLUSH). `memory://<name>` connects to an in-process
 fakeredis server of that name, shared by every client of the process.
+
+`redis+cluster://host:port[,host:port…]/` (`rediss+cluster://` for TLS) talks
+to a Redis Cluster through redis-py's cluster clients: EVALSHA is routed by
+its first key (every key of a call carries one queue's hash tag, so one call
+is one slot), pipelines are split per node by redis-py, and scripts are loaded
+on every primary. redis-py's own resending is turned off there, so the rules
+below hold on a cluster too: a call refused by the cluster (CLUSTERDOWN,
+TRYAGAIN, a slot not covered yet) did not run and is sent again; after a
+broken connection only idempotent calls are.
 """
 
 from __future__ import annotations
@@ -15,9 +24,15 @@ from urllib.parse import urlsplit
 
 import redis
 import redis.asyncio
+import redis.asyncio.client
+import redis.asyncio.cluster
+import redis.asyncio.retry
+import redis.backoff
+import redis.cluster
 import redis.exceptions
+import redis.retry
 
-from ._errors import BackendError, ConfigError
+from ._errors import BackendError, ConfigError, map_redis_errors
 from ._protocol import Call
 from ._scripts import all_scripts
 
@@ -46,12 +61,27 @@ def _memory_server(url: str) -> Any:
         return server
 
 
+# Cluster URL schemes → the scheme of one node's URL.
+_CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
+
+
+def is_cluster(url: str) -> bool:
+    """True for a Redis Cluster URL (`redis+cluster://` or `rediss+cluster://`)."""
+    return urlsplit(url).scheme in _CLUSTER_SCHEMES
+
+
 def check_url(url: str) -> None:
     """`ConfigError` unless `url` has a scheme rtask can connect to."""
     scheme = urlsplit(url).scheme
+    if scheme in _CLUSTER_SCHEMES:
+        from ._cluster import ClusterURL
+
+        ClusterURL(url)
+        return
     if scheme not in ("redis", "rediss", "unix", "memory"):
         raise ConfigError(
-            f"unsupported URL scheme {scheme!r}: use redis://, rediss://, unix:// or memory://"
+            f"unsupported URL scheme {scheme!r}: use redis://, rediss://, unix://, "
+            "redis+cluster://, rediss+cluster:// or memory://"
         )
 
 
@@ -199,6 +229,15 @@ class AsyncClient:
                 out.append(_decoded(call, reply))
         return out
 
+    def pubsub(self) -> redis.asyncio.client.PubSub:
+        """A pub/sub connection (the worker's wake-up listener), not yet subscribed."""
+        return self.redis.pubsub(ignore_subscribe_messages=True)
+
+    async def smembers(self, key: str) -> set[bytes | str]:
+        """The members of the set `key`; `BackendError` if Redis fails."""
+        with map_redis_errors():
+            return await self.redis.smembers(key)
+
     async def aclose(self) -> None:
         # the pool was passed in, so redis-py would leave its connections open
         await self.redis.aclose(close_connection_pool=True)
@@ -280,3 +319,21 @@ class SyncClient:
 
     def close(self) -> None:
         self.redis.close()
+
+
+def async_client(url: str) -> AsyncClient:
+    """The async client for `url` (a cluster client for a cluster URL)."""
+    if is_cluster(url):
+        from ._cluster import AsyncClusterClient
+
+        return AsyncClusterClient(url)
+    return AsyncClient(url)
+
+
+def sync_client(url: str) -> SyncClient:
+    """The sync client for `url` (a cluster client for a cluster URL)."""
+    if is_cluster(url):
+        from ._cluster import SyncClusterClient
+
+        return SyncClusterClient(url)
+    return SyncClient(url)

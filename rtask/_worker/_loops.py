@@ -29,7 +29,7 @@ async def discover_tasks(worker: Worker, client: Any) -> None:
     """Add every task name ever enqueued on the worker's queues (cap 0 if unknown)."""
     for q in worker.queues:
         with map_redis_errors():
-            names = await client.redis.smembers(q.keys.tasks)
+            names = await client.smembers(q.keys.tasks)
         for raw in sorted(names):
             name = raw.decode() if isinstance(raw, bytes) else raw
             task = worker.app.tasks.get(name)
@@ -43,7 +43,7 @@ async def listen(worker: Worker, client: Any) -> None:
     channels = {q.keys.wake_channel: q for q in worker.queues}
     while not worker.closing:
         try:
-            pubsub = client.redis.pubsub(ignore_subscribe_messages=True)
+            pubsub = client.pubsub()
             async with pubsub:
                 await pubsub.subscribe(*channels)
                 # Anything published before the subscription took effect is
