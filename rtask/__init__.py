@@ -11,6 +11,7 @@ assert await job.result(timeout=5) == 3
 """
 
 from . import backoff
+from ._admin import QueueStats, TaskStats, WorkerInfo
 from ._app import App
 from ._codec import Codec, JsonCodec, MsgpackCodec
 from ._context import JobContext, current_job
@@ -58,6 +59,7 @@ __all__ = [
     "JsonCodec",
     "MsgpackCodec",
     "PayloadTooLarge",
+    "QueueStats",
     "ResultTimeout",
     "Retention",
     "Retry",
@@ -65,9 +67,11 @@ __all__ = [
     "Snooze",
     "SyncJob",
     "Task",
+    "TaskStats",
     "UnknownTask",
     "Worker",
     "WorkerConfig",
+    "WorkerInfo",
     "__version__",
     "backoff",
     "current_job",

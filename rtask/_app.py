@@ -6,13 +6,24 @@ import asyncio
 import os
 import time
 import weakref
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar, overload
 
+from ._admin import (
+    LIVE_S,
+    QueueStats,
+    WorkerInfo,
+    drive_async,
+    drive_sync,
+    info_plan,
+    stats_plan,
+    workers_plan,
+)
 from ._backoff import BackoffLike
 from ._client import AsyncClient, SyncClient, async_client, check_url, redact, sync_client
 from ._codec import Codec, get_codec
 from ._errors import ConfigError, UnknownTask
+from ._job import Job, SyncJob
 from ._keys import QueueKeys, check_prefix, check_queue, queue_keys
 from ._protocol import Retention
 from ._task import Task, remote_function
@@ -218,3 +229,51 @@ class App:
 
         config = WorkerConfig(queues=tuple(queues or self.queues() or ["default"]), **options)
         return Worker(self, config)
+
+    # ------------------------------------------------------------ operators
+
+    async def stats(
+        self, queues: Sequence[str] | None = None, *, live_s: float = LIVE_S
+    ) -> list[QueueStats]:
+        """Counts per queue and task (default queues: every task's, plus "default").
+
+        Each queue is read atomically: scheduled, queued and running jobs per
+        task, finished jobs kept, the oldest queued job's wait and the workers
+        with a heartbeat in the last `live_s` seconds.
+        """
+
+        return await drive_async(self.async_client(), stats_plan(self, queues, live_s))
+
+    def stats_sync(
+        self, queues: Sequence[str] | None = None, *, live_s: float = LIVE_S
+    ) -> list[QueueStats]:
+        """`stats` for sync code."""
+
+        return drive_sync(self.sync_client(), stats_plan(self, queues, live_s))
+
+    async def workers(
+        self, queues: Sequence[str] | None = None, *, live_s: float = LIVE_S
+    ) -> list[WorkerInfo]:
+        """Workers with a heartbeat in the last `live_s` seconds, per queue, with
+        the number of jobs each holds."""
+
+        return await drive_async(self.async_client(), workers_plan(self, queues, live_s))
+
+    def workers_sync(
+        self, queues: Sequence[str] | None = None, *, live_s: float = LIVE_S
+    ) -> list[WorkerInfo]:
+        """`workers` for sync code."""
+
+        return drive_sync(self.sync_client(), workers_plan(self, queues, live_s))
+
+    async def job(self, job_id: str, queue: str = "default") -> Job[Any]:
+        """A handle on the existing job `job_id`, or `JobNotFound`."""
+
+        info = await drive_async(self.async_client(), info_plan(self, job_id, queue))
+        return Job(self, job_id, queue, info.task, created=False)
+
+    def job_sync(self, job_id: str, queue: str = "default") -> SyncJob[Any]:
+        """`job` for sync code: a `SyncJob`, or `JobNotFound`."""
+
+        info = drive_sync(self.sync_client(), info_plan(self, job_id, queue))
+        return SyncJob(self, job_id, queue, info.task, created=False)

@@ -17,6 +17,7 @@ from typing import Any
 import click
 
 from ._app import DEFAULT_URL, App
+from ._cli_admin import COMMANDS as ADMIN_COMMANDS
 from ._errors import RtaskError
 
 log = logging.getLogger("rtask.cli")
@@ -99,6 +100,10 @@ def worker(
         # a sync task that ignored its timeout still holds a thread; its job was
         # handed back, so leaving without joining it loses nothing
         os._exit(0)
+
+
+for _command in ADMIN_COMMANDS:
+    main.add_command(_command)
 
 
 @main.command()

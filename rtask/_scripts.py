@@ -47,7 +47,17 @@ def script(name: str) -> Script:
     return Script(name, source, hashlib.sha1(source.encode()).hexdigest())
 
 
-SCRIPT_NAMES = ("enqueue", "claim", "finish", "heartbeat", "recover", "cancel", "read")
+SCRIPT_NAMES = (
+    "enqueue",
+    "claim",
+    "finish",
+    "heartbeat",
+    "recover",
+    "cancel",
+    "read",
+    "stats",
+    "workers",
+)
 
 
 def all_scripts() -> list[Script]:

@@ -1,0 +1,276 @@
+"""Operator views: queue counts, live workers, one job looked up by id.
+
+The pure core (`stats`, `workers`: one script call each, named after its Lua
+file) and the plans built on it are written once, as generators that yield the
+calls to send and receive their replies; `drive_sync` and `drive_async` are
+the thin shells that send them. Nothing here writes to Redis but `cancel_job`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from ._errors import JobNotFound
+from ._job import JobInfo
+from ._keys import QueueKeys, check_job_id, check_queue
+from ._protocol import Call, CancelResult, RawJob, cancel, read_job
+from ._scripts import script
+
+if TYPE_CHECKING:
+    from ._app import App
+    from ._client import AsyncClient, SyncClient
+
+T = TypeVar("T")
+
+# A plan yields batches of calls, receives their replies, and returns its value.
+Plan = Generator[list[Call[Any]], list[Any], T]
+
+# A worker is live while its last heartbeat is at most this old. Workers
+# heartbeat every lease_s / 3 (10 s by default) even when idle.
+LIVE_S = 60.0
+# Most workers listed per queue, and most running jobs read to count what
+# each worker holds (bounds the work of one workers.lua call).
+MAX_WORKERS = 1000
+MAX_RUNNING_SCANNED = 5_000
+
+
+def _str(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _pairs(flat: Sequence[Any]) -> list[tuple[str, Any]]:
+    return [(_str(flat[k]), flat[k + 1]) for k in range(0, len(flat), 2)]
+
+
+# ---------------------------------------------------------------- stats
+
+
+@dataclass(frozen=True, slots=True)
+class TaskStats:
+    """Jobs of one task in one queue: waiting (due later / due now) and running."""
+
+    task: str
+    scheduled: int
+    queued: int
+    running: int
+
+
+@dataclass(frozen=True, slots=True)
+class QueueStats:
+    """A snapshot of one queue's counts, read atomically."""
+
+    queue: str
+    tasks: list[TaskStats]
+    running: int
+    succeeded: int  # kept in the terminal indexes (retention trims them)
+    failed: int
+    cancelled: int
+    oldest_queued_s: float | None  # how long the longest-waiting due job has waited
+    workers: int  # live workers (heartbeat within LIVE_S)
+
+    @property
+    def scheduled(self) -> int:
+        return sum(t.scheduled for t in self.tasks)
+
+    @property
+    def queued(self) -> int:
+        return sum(t.queued for t in self.tasks)
+
+
+@dataclass(frozen=True, slots=True)
+class RawStats:
+    """stats.lua's reply; `unlisted` are tasks of the tasks set not counted."""
+
+    stats: QueueStats
+    unlisted: list[str]
+
+
+def stats(
+    keys: QueueKeys,
+    queue: str,
+    tasks: Sequence[str],
+    *,
+    live_ms: int,
+    now_ms: int | None = None,
+) -> Call[RawStats]:
+    """Count the jobs of `queue` per task of `tasks`, its finished jobs and live workers."""
+
+    def decode(reply: list[Any]) -> RawStats:
+        now, running, succeeded, failed, cancelled, live, members, active = reply[:8]
+        per_task = dict(_pairs(active))
+        rows, oldest = [], None
+        for i, task in enumerate(tasks):
+            later, due, oldest_due = (int(x) for x in reply[8 + 3 * i : 11 + 3 * i])
+            rows.append(TaskStats(task, later, due, int(per_task.get(task, 0))))
+            if oldest_due >= 0 and (oldest is None or oldest_due < oldest):
+                oldest = oldest_due
+        queue_stats = QueueStats(
+            queue=queue,
+            tasks=rows,
+            running=int(running),
+            succeeded=int(succeeded),
+            failed=int(failed),
+            cancelled=int(cancelled),
+            oldest_queued_s=None if oldest is None else max(0, int(now) - oldest) / 1000,
+            workers=int(live),
+        )
+        unlisted = sorted({_str(m) for m in members} - set(tasks))
+        return RawStats(queue_stats, unlisted)
+
+    script_keys: list[str | bytes] = [
+        keys.tasks,
+        keys.running,
+        keys.active,
+        keys.succeeded,
+        keys.failed,
+        keys.cancelled,
+        keys.workers,
+    ]
+    for task in tasks:
+        script_keys += (keys.scheduled(task), keys.ready(task))
+    args: list[str | bytes | int | float] = [
+        "" if now_ms is None else now_ms,
+        live_ms,
+        len(tasks),
+        *tasks,
+    ]
+    return Call(script("stats"), script_keys, args, decode)
+
+
+def default_queues(app: App, queues: Sequence[str] | None) -> list[str]:
+    """`queues` checked, or the App's task queues plus "default"."""
+    if queues is None:
+        return sorted({*app.queues(), "default"})
+    return [check_queue(q) for q in queues]
+
+
+def stats_plan(app: App, queues: Sequence[str] | None, live_s: float) -> Plan[list[QueueStats]]:
+    """Stats of each queue: one call per queue, and a second one for a queue
+    whose tasks set names tasks this App does not register."""
+    names = default_queues(app, queues)
+    live_ms = int(live_s * 1000)
+    tasks = {q: sorted(t.name for t in app.tasks.values() if t.queue == q) for q in names}
+    replies: list[RawStats] = yield [
+        stats(app.keys(q), q, tasks[q], live_ms=live_ms) for q in names
+    ]
+    again = [i for i, r in enumerate(replies) if r.unlisted]
+    if again:
+        calls: list[Call[Any]] = []
+        for i in again:
+            q = names[i]
+            tasks[q] = sorted({*tasks[q], *replies[i].unlisted})
+            calls.append(stats(app.keys(q), q, tasks[q], live_ms=live_ms))
+        for i, reply in zip(again, (yield calls), strict=True):
+            replies[i] = reply
+    return [r.stats for r in replies]
+
+
+# ---------------------------------------------------------------- workers
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerInfo:
+    """A live worker of one queue."""
+
+    queue: str
+    id: str
+    last_heartbeat_s: float  # seconds since its last heartbeat
+    # jobs of this queue it holds (running, or prefetched); counted over the
+    # first MAX_RUNNING_SCANNED members of `running` (a lower bound past that)
+    running: int
+
+
+@dataclass(frozen=True, slots=True)
+class RawWorkers:
+    """workers.lua's reply: live workers; `scanned` of the `running` jobs were read."""
+
+    workers: list[WorkerInfo]
+    running: int
+    scanned: int
+
+
+def workers(
+    keys: QueueKeys,
+    queue: str,
+    *,
+    live_ms: int,
+    max_workers: int = MAX_WORKERS,
+    max_running: int = MAX_RUNNING_SCANNED,
+    now_ms: int | None = None,
+) -> Call[RawWorkers]:
+    """The live workers of `queue` and how many of its running jobs each holds."""
+
+    def decode(reply: list[Any]) -> RawWorkers:
+        now, running, scanned, live, held = reply
+        counts = {w: int(n) for w, n in _pairs(held)}
+        infos = [
+            WorkerInfo(queue, w, max(0, int(now) - int(float(ms))) / 1000, counts.get(w, 0))
+            for w, ms in _pairs(live)
+        ]
+        return RawWorkers(infos, int(running), int(scanned))
+
+    args: list[str | bytes | int | float] = [
+        "" if now_ms is None else now_ms,
+        live_ms,
+        max_workers,
+        max_running,
+    ]
+    return Call(script("workers"), [keys.jobs, keys.running, keys.workers], args, decode)
+
+
+def workers_plan(app: App, queues: Sequence[str] | None, live_s: float) -> Plan[list[WorkerInfo]]:
+    """Live workers of each queue, sorted by queue then id."""
+    names = default_queues(app, queues)
+    live_ms = int(live_s * 1000)
+    replies: list[RawWorkers] = yield [workers(app.keys(q), q, live_ms=live_ms) for q in names]
+    return sorted((w for r in replies for w in r.workers), key=lambda w: (w.queue, w.id))
+
+
+# ---------------------------------------------------------------- one job
+
+
+def info_plan(app: App, job_id: str, queue: str) -> Plan[JobInfo]:
+    """The record of job `job_id`, or `JobNotFound`."""
+    call = read_job(app.keys(queue), check_job_id(job_id))
+    (raw,) = yield [call]
+    assert isinstance(raw, RawJob)
+    return JobInfo.from_raw(job_id, queue, raw)
+
+
+def cancel_plan(
+    app: App, job_id: str, queue: str, reason: str
+) -> Plan[tuple[JobInfo, CancelResult]]:
+    """Cancel job `job_id`, its task read from its state first; `JobNotFound` if
+    missing. Returns the record as read before the cancel, and cancel.lua's code."""
+    info = yield from info_plan(app, job_id, queue)
+    call = cancel(app.keys(queue), job_id, task=info.task, reason=reason, retention=app.retention)
+    (result,) = yield [call]
+    if result is CancelResult.NOT_FOUND:  # deleted between the two calls
+        raise JobNotFound(f"no job {job_id!r} in queue {queue!r}")
+    assert isinstance(result, CancelResult)
+    return info, result
+
+
+# ---------------------------------------------------------------- shells
+
+
+def drive_sync(client: SyncClient, plan: Plan[T]) -> T:
+    """Run `plan`, sending its calls with the sync client."""
+    try:
+        calls = next(plan)
+        while True:
+            calls = plan.send(client.run_many(calls))
+    except StopIteration as stop:
+        return stop.value  # type: ignore[no-any-return]
+
+
+async def drive_async(client: AsyncClient, plan: Plan[T]) -> T:
+    """Run `plan`, sending its calls with the async client."""
+    try:
+        calls = next(plan)
+        while True:
+            calls = plan.send(await client.run_many(calls))
+    except StopIteration as stop:
+        return stop.value  # type: ignore[no-any-return]
