@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import random
 import shutil
 import signal
 import socket
@@ -62,6 +63,23 @@ def free_port(host: str = "127.0.0.1") -> int:
             port: int = sock.getsockname()[1]
         if port != FORBIDDEN_PORT:
             return port
+
+
+def free_cluster_port(host: str = "127.0.0.1") -> int:
+    """An unused port for a cluster node: at most 55535, with port + 10000
+    (its cluster bus port) unused too."""
+    rng = random.Random()
+    while True:
+        port = rng.randint(20000, 55535)
+        if port == FORBIDDEN_PORT:
+            continue
+        try:
+            for candidate in (port, port + 10000):
+                with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+                    sock.bind((host, candidate))
+        except OSError:
+            continue
+        return port
 
 
 def ping(host: str, port: int, timeout: float = 0.5) -> bool:

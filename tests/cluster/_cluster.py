@@ -14,7 +14,7 @@ from pathlib import Path
 
 import redis
 
-from tests._redis_server import RedisServer, RedisServerError
+from tests._redis_server import RedisServer, RedisServerError, free_cluster_port
 
 
 class ClusterError(RuntimeError):
@@ -31,6 +31,8 @@ class LocalCluster:
         self.form_timeout = form_timeout
         self.nodes = [
             RedisServer(
+                # a cluster node's port must leave room for its bus port (+10000)
+                port=free_cluster_port(self.host),
                 dir=dir / f"node{i}",
                 extra_args=(
                     "--cluster-enabled", "yes",
