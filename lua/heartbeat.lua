@@ -7,8 +7,11 @@
 --
 -- ARGV[1]  now_ms, or '' to use the server clock
 -- ARGV[2]  worker id
--- ARGV[3]  lease_ms
+-- ARGV[3]  lease_ms; 0 = the worker is leaving: it is removed from `workers`
 -- then pairs: id, token
+--
+-- Workers silent for an hour are dropped from `workers` (one that died
+-- never says it is leaving).
 --
 -- Returns {now_ms, lost_ids, cancelled_ids}
 --   lost: no longer running under this token (recovered after the lease
@@ -20,7 +23,13 @@
 local jobs, running, workers = KEYS[1], KEYS[2], KEYS[3]
 local now = now_ms(ARGV[1])
 local lease_until = now + tonumber(ARGV[3])
-redis.call('ZADD', workers, now, ARGV[2])
+local FORGET_MS = 3600000
+if tonumber(ARGV[3]) == 0 then
+  redis.call('ZREM', workers, ARGV[2])
+else
+  redis.call('ZADD', workers, now, ARGV[2])
+end
+redis.call('ZREMRANGEBYSCORE', workers, '-inf', now - FORGET_MS)
 
 local lost, cancelled, extend = {}, {}, {}
 for j = 4, #ARGV, 2 do

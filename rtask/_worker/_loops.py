@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -89,6 +90,14 @@ async def heartbeat(worker: Worker, client: Any) -> None:
                         worker.stop_job(q, run, LOST)
         except Exception:  # a bug: keep renewing, or every lease expires
             log.exception("worker %s: heartbeat crashed", worker.id)
+
+
+async def leave(worker: Worker, client: Any) -> None:
+    """Tell every queue this worker is gone (best effort: silent workers are
+    dropped after an hour anyway)."""
+    calls = [heartbeat_call(q.keys, worker=worker.id, lease_ms=0, held=[]) for q in worker.queues]
+    with contextlib.suppress(BackendError):
+        await client.run_many(calls)
 
 
 async def _renew(worker: Worker, client: Any) -> None:

@@ -137,6 +137,7 @@ class Worker:
         finally:
             self._closed.set()
             await asyncio.gather(*helpers, return_exceptions=True)
+            await _loops.leave(self, client)
             if self._grace_timer is not None:
                 self._grace_timer.cancel()
             for sig in signals:

@@ -58,4 +58,7 @@ def test_sigkill_mid_batch_loses_nothing(harness: Harness) -> None:
     assert len(runs) == JOBS + len(ran_twice)
     # Only a job the dead worker held may have run twice.
     assert set(ran_twice) <= {i.id for i in lost}
-    assert len(ran_twice) <= CONCURRENCY  # only jobs that were executing
+    # Only jobs the dead worker held run twice: executing ones, and finished
+    # ones whose outcome had not reached Redis yet (a prefetched job may have
+    # started in a slot such a job freed).
+    assert len(ran_twice) <= in_flight

@@ -152,7 +152,7 @@ def test_a_running_job_in_stats_and_workers(backend_url: str, prefix: str) -> No
                 assert await second.result(timeout=RESULT_TIMEOUT) == "done"
             (default,) = await app.stats()
             assert (default.running, default.succeeded) == (0, 2)
-            assert [(x.id, x.running) for x in await app.workers()] == [(w.id, 0)]
+            assert await app.workers() == []  # a stopped worker leaves the registry
         finally:
             await close(app)
 

@@ -143,3 +143,18 @@ def test_cancelled_job_with_a_wrong_token_is_lost(client: SyncClient, keys: Queu
 
     assert (reply.lost, reply.cancelled) == (["j1"], [])
     assert_invariants(client, keys, TASKS)
+
+
+def test_a_leaving_worker_is_removed_and_silent_ones_are_forgotten(
+    client: SyncClient, keys: QueueKeys
+) -> None:
+    hour = 3_600_000
+    heartbeat(client, keys, [], now=NOW, worker="silent")
+    heartbeat(client, keys, [], now=NOW + hour // 2, worker="w1")
+    heartbeat(client, keys, [], now=NOW + hour // 2, worker="w2")
+
+    # lease 0: w1 is leaving; "silent" is more than an hour old by now
+    heartbeat(client, keys, [], now=NOW + hour + 1, worker="w1", lease_ms=0)
+
+    state = assert_invariants(client, keys, TASKS)
+    assert state.zset(keys.workers) == {"w2": NOW + hour // 2}
