@@ -65,17 +65,21 @@ local function flush_zadds(batch)
   end
 end
 
--- Appends one error entry (a JSON object built by the client, without `at`)
--- to the job's error list, stamping it with the server time.
-local function append_error(jobs, id, entry_json, now)
+-- The error list `old` (a JSON array, or false/nil for none) with one more
+-- entry: a JSON object built by the client without `at`, stamped here with
+-- the server time. Pure string work: no decode of the list.
+local function with_error(old, entry_json, now)
   local entry = '{"at":' .. now .. ',' .. string.sub(entry_json, 2)
-  local key = id .. ':e'
-  local old = redis.call('HGET', jobs, key)
   if old then
-    redis.call('HSET', jobs, key, string.sub(old, 1, -2) .. ',' .. entry .. ']')
-  else
-    redis.call('HSET', jobs, key, '[' .. entry .. ']')
+    return string.sub(old, 1, -2) .. ',' .. entry .. ']'
   end
+  return '[' .. entry .. ']'
+end
+
+-- Appends one error entry to a job's error list (see with_error).
+local function append_error(jobs, id, entry_json, now)
+  local key = id .. ':e'
+  redis.call('HSET', jobs, key, with_error(redis.call('HGET', jobs, key), entry_json, now))
 end
 
 -- Removes every field of each job's record, and the ids from `index` if given.

@@ -119,10 +119,8 @@ local function wait_again(id, st, due)
 end
 
 local function add_error(id, blob)
-  local entry = '{"at":' .. now .. ',' .. string.sub(blob, 2)
-  local old = old_errors[error_of[id]]
   writes[#writes + 1] = id .. ':e'
-  writes[#writes + 1] = old and (string.sub(old, 1, -2) .. ',' .. entry .. ']') or ('[' .. entry .. ']')
+  writes[#writes + 1] = with_error(old_errors[error_of[id]], blob, now)
 end
 
 local function apply(id, st, code, delay, blob)
