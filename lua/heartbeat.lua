@@ -31,21 +31,27 @@ else
 end
 redis.call('ZREMRANGEBYSCORE', workers, '-inf', now - FORGET_MS)
 
-local lost, cancelled, extend = {}, {}, {}
+-- One HMGET and one ZMSCORE read every held job, as finish.lua does.
+local ids, tokens = {}, {}
 for j = 4, #ARGV, 2 do
-  local id = ARGV[j]
-  local raw = redis.call('HGET', jobs, id)
-  local st = raw and cjson.decode(raw)
-  if not st or tostring(st.c) ~= ARGV[j + 1] or not redis.call('ZSCORE', running, id) then
-    lost[#lost + 1] = id
-  elseif st.s == 'cancelled' then
-    cancelled[#cancelled + 1] = id
-  else
-    extend[#extend + 1] = lease_until
-    extend[#extend + 1] = id
+  ids[#ids + 1] = ARGV[j]
+  tokens[#tokens + 1] = ARGV[j + 1]
+end
+local lost, cancelled, extend = {}, {}, {}
+if #ids > 0 then
+  local raws = redis.call('HMGET', jobs, unpack(ids))
+  local leases = redis.call('ZMSCORE', running, unpack(ids))
+  for k, id in ipairs(ids) do
+    local st = raws[k] and cjson.decode(raws[k])
+    if not st or tostring(st.c) ~= tokens[k] or not leases[k] then
+      lost[#lost + 1] = id
+    elseif st.s == 'cancelled' then
+      cancelled[#cancelled + 1] = id
+    else
+      extend[#extend + 1] = lease_until
+      extend[#extend + 1] = id
+    end
   end
 end
-if #extend > 0 then
-  redis.call('ZADD', running, 'XX', unpack(extend))
-end
+call_chunked('ZADD', {running, 'XX'}, extend)
 return {now, lost, cancelled}
