@@ -91,6 +91,7 @@ class Task(Generic[P, R]):
         self.fn = fn
         self.name = check_task_name(name or f"{fn.__module__}.{fn.__qualname__}")
         self.queue = check_queue(queue)
+        self.keys = app.keys(self.queue)  # computed once: enqueue is a hot path
         self.is_async = inspect.iscoroutinefunction(fn)
         if blocking and self.is_async:
             raise ConfigError(f"task {self.name}: blocking=True is for sync functions")
@@ -269,7 +270,7 @@ class BoundTask(Generic[P, R]):
         return [SyncJob(t.app, j.id, t.queue, t.name, s) for j, s in zip(jobs, stored, strict=True)]
 
     def _keys(self) -> QueueKeys:
-        return self.task.app.keys(self.task.queue)
+        return self.task.keys
 
     def _enqueue_calls(self, jobs: list[NewJob]) -> list[Call[EnqueueReply]]:
         keys = self._keys()

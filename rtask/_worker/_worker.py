@@ -14,7 +14,16 @@ from typing import TYPE_CHECKING, Any
 
 from .._context import JobContext
 from .._errors import BackendError
-from .._protocol import ClaimReply, FinishReply, FinishResult, Outcome, batches, claim, finish
+from .._protocol import (
+    ClaimReply,
+    FinishReply,
+    FinishResult,
+    Outcome,
+    OutcomeCode,
+    batches,
+    claim,
+    finish,
+)
 from . import _loops
 from ._config import WorkerConfig
 from ._execute import cancelled, execute, released
@@ -29,6 +38,10 @@ log = logging.getLogger("rtask.worker")
 PIPELINE_DEPTH = 2
 # Longest a finished job's outcome waits for others to share its round trip.
 LINGER_S = 0.002
+
+# Names of the worker's counters, built once (they are bumped per job).
+_FINISH_STAT = {r: f"finish.{r.name.lower()}" for r in FinishResult}
+_OUTCOME_STAT = {c: f"outcome.{c.name.lower()}" for c in OutcomeCode}
 
 
 class Worker:
@@ -288,10 +301,11 @@ class Worker:
             if reply is None:
                 q.outcomes[:0] = outcomes  # not sent: keep them for the next try
                 return
+            stats = self.stats
             for outcome, result in zip(outcomes, reply.results, strict=True):
-                self.stats[f"finish.{result.name.lower()}"] += 1
+                stats[_FINISH_STAT[result]] += 1
                 if result is FinishResult.APPLIED:
-                    self.stats[f"outcome.{outcome.code.name.lower()}"] += 1
+                    stats[_OUTCOME_STAT[outcome.code]] += 1
             q.may_have_work = True  # a retry may be due now, a slot is free
 
         return handle
