@@ -7,6 +7,8 @@
 -- KEYS[2]  cancelled index
 -- KEYS[3]  scheduled:<task>
 -- KEYS[4]  ready:<task>
+-- KEYS[5], KEYS[6]  schedules hash, pending schedules zset (a schedule whose
+--          waiting job is cancelled becomes pending: its next job is planned)
 --
 -- ARGV[1]  now_ms, or '' to use the server clock
 -- ARGV[2]  id
@@ -19,6 +21,7 @@
 --   0 already finished (left untouched); -1 no such job;
 --   -4 the job belongs to another task than ARGV[3] (nothing done).
 -- @include common
+-- @include schedule_common
 
 local jobs = KEYS[1]
 local now = now_ms(ARGV[1])
@@ -31,20 +34,9 @@ local st = cjson.decode(raw)
 if st.t ~= ARGV[3] then
   return {now, -4}
 end
-local code
-if st.s == 'scheduled' or st.s == 'retrying' then
-  redis.call('ZREM', KEYS[3], id)
-  redis.call('ZREM', KEYS[4], id)
-  redis.call('ZADD', KEYS[2], now, id)
-  trim_terminal(KEYS[2], jobs, now, tonumber(ARGV[5]), tonumber(ARGV[6]), 8)
-  code = 1
-elseif st.s == 'running' then
-  code = 2
-else
-  return {now, 0}
+local code = cancel_job(jobs, KEYS[2], KEYS[3], KEYS[4], id, st, ARGV[4], now,
+  tonumber(ARGV[5]), tonumber(ARGV[6]))
+if code == 1 then
+  free_schedule(KEYS[5], KEYS[6], id, st, now)
 end
-append_error(jobs, id, cjson.encode({attempt = st.a, type = 'cancelled', message = ARGV[4]}), now)
-st.s = 'cancelled'
-st.ft = now
-redis.call('HSET', jobs, id, cjson.encode(st))
 return {now, code}

@@ -124,3 +124,29 @@ local function trim_terminal(index, jobs, now, max_age_ms, max_count, budget)
     end
   end
 end
+
+-- Cancels job `id` (state `st`, of the task whose sets are `scheduled` and
+-- `ready`): a waiting job leaves its queue and is cancelled at once (code 1);
+-- a running job is marked cancelled and keeps its place in `running` (its
+-- slot) until its worker acknowledges or its lease expires (code 2); a
+-- finished job is left untouched (code 0). `cancelled` is the cancelled
+-- index, trimmed to max age `keep_ms` and `keep_count`.
+local function cancel_job(jobs, cancelled, scheduled, ready, id, st, reason, now, keep_ms, keep_count)
+  local code
+  if st.s == 'scheduled' or st.s == 'retrying' then
+    redis.call('ZREM', scheduled, id)
+    redis.call('ZREM', ready, id)
+    redis.call('ZADD', cancelled, now, id)
+    trim_terminal(cancelled, jobs, now, keep_ms, keep_count, 8)
+    code = 1
+  elseif st.s == 'running' then
+    code = 2
+  else
+    return 0
+  end
+  append_error(jobs, id, cjson.encode({attempt = st.a, type = 'cancelled', message = reason}), now)
+  st.s = 'cancelled'
+  st.ft = now
+  redis.call('HSET', jobs, id, cjson.encode(st))
+  return code
+end

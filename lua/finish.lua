@@ -2,14 +2,19 @@
 -- applies only if the job is still running under the same fencing token, so a
 -- worker whose lease was taken over can never overwrite the new owner's result.
 -- Releases the task's concurrency slot and keeps the terminal indexes within
--- their retention. Commands are batched: the work per call is a few commands
+-- their retention. A schedule's job that ends (succeeded, failed, cancelled)
+-- creates its schedule's next job in the same call: the follow-up, at the
+-- tick the worker computed, only if the job is still its schedule's active
+-- job and the schedule's version did not change (else the schedule becomes
+-- pending and plan.lua creates it). Commands are batched: the work per call is a few commands
 -- plus the retention trim, whatever the number of outcomes.
 --
 -- KEYS[1]  jobs hash
 -- KEYS[2]  running zset
 -- KEYS[3]  active hash
 -- KEYS[4], KEYS[5], KEYS[6]  succeeded, failed, cancelled indexes (score = finished ms)
--- KEYS[6+2i-1], KEYS[6+2i]  scheduled:<task i>, ready:<task i>  (i = 1..T)
+-- KEYS[7], KEYS[8]  schedules hash, pending schedules zset
+-- KEYS[8+2i-1], KEYS[8+2i]  scheduled:<task i>, ready:<task i>  (i = 1..T)
 --
 -- ARGV[1]  now_ms, or '' to use the server clock
 -- ARGV[2]  wake channel
@@ -17,7 +22,9 @@
 --             max count; cancelled max age ms, max count (0 = no limit)
 -- ARGV[9]  T, the number of tasks
 -- ARGV[9+2i-1], ARGV[9+2i]  name and cap of task i (cap 0 = no cap)
--- then 5 fields per outcome: id, token, code, delay_ms, blob
+-- then 6 fields per outcome: id, token, code, delay_ms, blob, next
+--   next: for a schedule's job, its schedule's next tick (ms), -1 stop the
+--   schedule, -2 plan nothing (manual); '' = not computed (plan.lua will)
 --   code 1 succeeded  blob = encoded result ('' = none)
 --   code 2 retry      blob = error JSON; waits delay_ms; fails for good when
 --                     the attempt was the last one
@@ -33,9 +40,11 @@
 --   id repeated in this batch); -3 the outcome needs the task's keys and the
 --   task was not passed (the job is left running; a client bug).
 -- @include common
+-- @include schedule_common
 
 local jobs, running, active = KEYS[1], KEYS[2], KEYS[3]
 local indexes = {succeeded = KEYS[4], failed = KEYS[5], cancelled = KEYS[6]}
+local schedules, pending = KEYS[7], KEYS[8]
 local now = now_ms(ARGV[1])
 local channel = ARGV[2]
 local retention = {
@@ -52,7 +61,7 @@ end
 local first = 10 + 2 * ntasks
 
 local ids = {}
-for j = first, #ARGV, 5 do
+for j = first, #ARGV, 6 do
   ids[#ids + 1] = ARGV[j]
 end
 local out = {now}
@@ -67,7 +76,7 @@ local leases = redis.call('ZMSCORE', running, unpack(ids))
 local states, codes, seen = {}, {}, {}
 local error_fields, error_of = {}, {}
 for k, id in ipairs(ids) do
-  local j = first + 5 * (k - 1)
+  local j = first + 6 * (k - 1)
   local code = tonumber(ARGV[j + 2])
   local result
   if not raws[k] then
@@ -98,22 +107,26 @@ end
 local old_errors = #error_fields > 0 and redis.call('HMGET', jobs, unpack(error_fields)) or {}
 
 local writes, zadds, released, finished = {}, {}, {}, {}
+local ended = {}  -- schedules' jobs that ended: {id, st, next}
 local wake = false
 
-local function terminal(id, st, status, when)
+local function terminal(id, st, status, when, next)
   st.s = status
   st.ft = st.ft or when
   add_to(zadds, indexes[status], st.ft, id)
   finished[status] = (finished[status] or 0) + 1
+  if st.sc then
+    ended[#ended + 1] = {id, st, next}
+  end
 end
 
 local function wait_again(id, st, due)
   local i = task_index[st.t]
   st.due = due
   if due > now then
-    add_to(zadds, KEYS[5 + 2 * i], due, id)
+    add_to(zadds, KEYS[7 + 2 * i], due, id)
   else
-    add_to(zadds, KEYS[6 + 2 * i], ready_score(st.p, due), id)
+    add_to(zadds, KEYS[8 + 2 * i], ready_score(st.p, due), id)
     wake = true
   end
 end
@@ -123,9 +136,9 @@ local function add_error(id, blob)
   writes[#writes + 1] = with_error(old_errors[error_of[id]], blob, now)
 end
 
-local function apply(id, st, code, delay, blob)
+local function apply(id, st, code, delay, blob, next)
   if code == 1 then
-    terminal(id, st, 'succeeded', now)
+    terminal(id, st, 'succeeded', now, next)
     if blob ~= '' then
       writes[#writes + 1] = id .. ':r'
       writes[#writes + 1] = blob
@@ -133,17 +146,17 @@ local function apply(id, st, code, delay, blob)
   elseif code == 2 then
     add_error(id, blob)
     if st.a >= st.m then
-      terminal(id, st, 'failed', now)
+      terminal(id, st, 'failed', now, next)
     else
       st.s = 'retrying'
       wait_again(id, st, now + delay)
     end
   elseif code == 3 then
     add_error(id, blob)
-    terminal(id, st, 'failed', now)
+    terminal(id, st, 'failed', now, next)
   elseif code == 5 then
     add_error(id, blob)
-    terminal(id, st, 'cancelled', now)
+    terminal(id, st, 'cancelled', now, next)
   else
     -- 4 snoozed, 6 released: the attempt is given back
     st.a = st.a - 1
@@ -158,12 +171,12 @@ for k, id in ipairs(ids) do
   if result == 1 or result == 2 then
     gone[#gone + 1] = id
     released[st.t] = (released[st.t] or 0) + 1
+    local j = first + 6 * (k - 1)
     if result == 2 then
       -- cancelled while running: the cancel is final, only the slot is released
-      terminal(id, st, 'cancelled', now)
+      terminal(id, st, 'cancelled', now, ARGV[j + 5])
     else
-      local j = first + 5 * (k - 1)
-      apply(id, st, codes[k], tonumber(ARGV[j + 3]), ARGV[j + 4])
+      apply(id, st, codes[k], tonumber(ARGV[j + 3]), ARGV[j + 4], ARGV[j + 5])
       writes[#writes + 1] = id
       writes[#writes + 1] = cjson.encode(st)
     end
@@ -177,7 +190,7 @@ for task, count in pairs(released) do
   local after = tonumber(redis.call('HINCRBY', active, task, -count))
   local i = task_index[task]
   -- a capped task with waiting jobs just got free slots: wake a worker
-  if i and caps[i] > 0 and after + count >= caps[i] and redis.call('ZCARD', KEYS[6 + 2 * i]) > 0 then
+  if i and caps[i] > 0 and after + count >= caps[i] and redis.call('ZCARD', KEYS[8 + 2 * i]) > 0 then
     wake = true
   end
 end
@@ -185,6 +198,30 @@ if #writes > 0 then
   call_chunked('HSET', {jobs}, writes)
 end
 flush_zadds(zadds)
+
+-- Follow-ups: the next job of each schedule whose job just ended.
+for _, e in ipairs(ended) do
+  local id, st, next = e[1], e[2], tonumber(e[3])
+  local raw = redis.call('HGET', schedules, st.sc)
+  local rec = raw and cjson.decode(raw)
+  local i = task_index[st.t]
+  if rec and rec.a == id and not rec.x and rec.v == st.sv and next and i then
+    rec.a = nil
+    if next >= 0 then
+      local _, woke = create_tick_job(jobs, schedules, st.sc, rec, next,
+        KEYS[7 + 2 * i], KEYS[8 + 2 * i], now)
+      wake = wake or woke
+      if not rec.a then  -- that tick fired before: plan.lua goes on from it
+        redis.call('ZADD', pending, now, st.sc)
+      end
+    elseif next == -1 then
+      rec.x, rec.xr = now, 'ended'
+    end
+    redis.call('HSET', schedules, st.sc, cjson.encode(rec))
+  else
+    free_schedule(schedules, pending, id, st, now)
+  end
+end
 
 -- Retention: remove at least as many old entries as this call added.
 for status, added in pairs(finished) do

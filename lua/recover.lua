@@ -8,7 +8,8 @@
 -- KEYS[4]  failed index
 -- KEYS[5]  cancelled index
 -- KEYS[6]  gate key (a string with a TTL)
--- KEYS[6+i]  ready:<task i>  (i = 1..T)
+-- KEYS[7], KEYS[8]  schedules hash, pending schedules zset
+-- KEYS[8+i]  ready:<task i>  (i = 1..T)
 --
 -- ARGV[1]  now_ms, or '' to use the server clock
 -- ARGV[2]  gate_ms: the sweep runs only if no sweep ran in the last gate_ms
@@ -20,24 +21,30 @@
 -- ARGV[9]  T, the number of tasks
 -- ARGV[9+i]  name of task i
 --
--- Returns {now_ms, swept, requeued, failed, skipped}
+-- A schedule's job that ends here (failed or cancelled) frees its schedule,
+-- which becomes pending; a sweep also returns the pending schedules, so the
+-- sweeping worker plans their next jobs (plan.lua).
+--
+-- Returns {now_ms, swept, requeued, failed, skipped, pending}
 --   swept 0 when the gate was closed (nothing else done);
 --   requeued: lost jobs put back in their ready set (attempts left);
 --   failed: lost jobs on their last attempt, now failed;
---   skipped: expired jobs left alone because their task was not passed.
+--   skipped: expired jobs left alone because their task was not passed;
+--   pending: ids of pending schedules (at most `limit`), oldest first.
 -- @include common
+-- @include schedule_common
 
 local jobs, running, active = KEYS[1], KEYS[2], KEYS[3]
 local now = now_ms(ARGV[1])
 local gate_ms = tonumber(ARGV[2])
 if gate_ms > 0 and not redis.call('SET', KEYS[6], '1', 'NX', 'PX', gate_ms) then
-  return {now, 0, 0, 0, 0}
+  return {now, 0, 0, 0, 0, {}}
 end
 local limit = tonumber(ARGV[3])
 local ntasks = tonumber(ARGV[9])
 local ready_of = {}
 for i = 1, ntasks do
-  ready_of[ARGV[9 + i]] = KEYS[6 + i]
+  ready_of[ARGV[9 + i]] = KEYS[8 + i]
 end
 
 local requeued, failed, skipped, cancelled = 0, 0, 0, 0
@@ -58,6 +65,7 @@ for _, id in ipairs(expired) do
     if st.s == 'cancelled' then
       redis.call('ZADD', KEYS[5], st.ft or now, id)
       cancelled = cancelled + 1
+      free_schedule(KEYS[7], KEYS[8], id, st, now)
     else
       local msg = 'lease expired: worker ' .. tostring(st.w) .. ' stopped renewing it'
       append_error(jobs, id, cjson.encode({attempt = st.a, type = 'lost', message = msg,
@@ -67,6 +75,7 @@ for _, id in ipairs(expired) do
         st.ft = now
         redis.call('ZADD', KEYS[4], now, id)
         failed = failed + 1
+        free_schedule(KEYS[7], KEYS[8], id, st, now)
       else
         st.s = 'retrying'
         st.due = now
@@ -86,4 +95,5 @@ end
 if requeued > 0 then
   redis.call('PUBLISH', ARGV[4], '1')
 end
-return {now, 1, requeued, failed, skipped}
+local pending = redis.call('ZRANGEBYSCORE', KEYS[8], '-inf', now, 'LIMIT', 0, limit)
+return {now, 1, requeued, failed, skipped, pending}

@@ -22,6 +22,7 @@ from ._errors import (
     CodecError,
     ConfigError,
     InvalidInput,
+    InvalidSchedule,
     JobFailed,
     JobNotFound,
     JobOutcome,
@@ -29,11 +30,14 @@ from ._errors import (
     ResultTimeout,
     Retry,
     RtaskError,
+    ScheduleNotFound,
     Snooze,
     UnknownTask,
 )
 from ._job import Job, JobInfo, JobStatus, SyncJob
 from ._protocol import Retention
+from ._schedule import Schedule, ScheduleInfo
+from ._schedules import SchedulePage
 from ._task import BoundTask, Task
 from ._worker import Worker, WorkerConfig
 
@@ -49,6 +53,7 @@ __all__ = [
     "CodecError",
     "ConfigError",
     "InvalidInput",
+    "InvalidSchedule",
     "Job",
     "JobContext",
     "JobFailed",
@@ -64,6 +69,10 @@ __all__ = [
     "Retention",
     "Retry",
     "RtaskError",
+    "Schedule",
+    "ScheduleInfo",
+    "ScheduleNotFound",
+    "SchedulePage",
     "Snooze",
     "SyncJob",
     "Task",

@@ -19,6 +19,7 @@ from ._admin import (
     stats_plan,
     workers_plan,
 )
+from ._app_schedules import ScheduleMethods
 from ._backoff import BackoffLike
 from ._client import AsyncClient, SyncClient, async_client, check_url, redact, sync_client
 from ._codec import Codec, get_codec
@@ -44,8 +45,8 @@ class _TaskDecorator(Protocol):
     def __call__(self, fn: Callable[P, R]) -> Task[P, R]: ...
 
 
-class App:
-    """Registers tasks and holds the connection settings.
+class App(ScheduleMethods):
+    """Registers tasks and schedules, and holds the connection settings.
 
     `url` is `redis://…`, `rediss://…`, `unix://…`, `redis+cluster://h:p,h:p/`
     (`rediss+cluster://` for TLS) for a Redis Cluster, or `memory://<name>` for
@@ -69,6 +70,7 @@ class App:
         self.max_payload_bytes = max_payload_bytes
         self.retention = retention or Retention()
         self.tasks: dict[str, Task[Any, Any]] = {}
+        self.schedules = {}  # (queue, id) -> Schedule declared in code
         self.clock: Callable[[], float] = time.time
         self._sync: SyncClient | None = None
         self._async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncClient] = (

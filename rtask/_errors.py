@@ -45,6 +45,15 @@ class PayloadTooLarge(InvalidInput):
     """The encoded arguments exceed the App's `max_payload_bytes`."""
 
 
+class InvalidSchedule(InvalidInput):
+    """A schedule that cannot fire: bad cron, unknown time zone, a zero or
+    negative interval, an empty time range, or no execution time left."""
+
+
+class ScheduleNotFound(RtaskError):
+    """No schedule with that id exists in that queue."""
+
+
 class CodecError(RtaskError):
     """A payload or result cannot be encoded or decoded."""
 

@@ -90,6 +90,14 @@ class QueueKeys:
         return self.base + "recover"
 
     @property
+    def schedules(self) -> str:
+        return self.base + "schedules"
+
+    @property
+    def pending_schedules(self) -> str:
+        return self.base + "schedules:pending"
+
+    @property
     def wake_channel(self) -> str:
         return self.base + "wake"
 

@@ -227,6 +227,9 @@ class Outcome:
     code: OutcomeCode
     delay_ms: int = 0
     blob: bytes = _EMPTY
+    # A schedule's job: its schedule's next tick (ms), or timing.STOP / IDLE;
+    # None when not computed (plan.lua then plans the next job).
+    next: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,6 +288,8 @@ def finish(
         keys.succeeded,
         keys.failed,
         keys.cancelled,
+        keys.schedules,
+        keys.pending_schedules,
     ]
     args: list[str | bytes | int | float] = [_now_arg(now_ms), keys.wake_channel]
     args += retention.args()
@@ -293,7 +298,7 @@ def finish(
         script_keys += (keys.scheduled(name), keys.ready(name))
         args += (name, cap)
     for o in outcomes:
-        args += (o.id, o.token, int(o.code), o.delay_ms, o.blob)
+        args += (o.id, o.token, int(o.code), o.delay_ms, o.blob, "" if o.next is None else o.next)
     return Call(script("finish"), script_keys, args, _decode_finish)
 
 
@@ -350,11 +355,13 @@ class RecoverReply:
     requeued: int
     failed: int
     skipped: int
+    pending_schedules: tuple[str, ...] = ()  # schedules waiting for plan.lua
 
 
 def _decode_recover(reply: list[Any]) -> RecoverReply:
-    now, swept, requeued, failed, skipped = (int(x) for x in reply)
-    return RecoverReply(now, swept == 1, requeued, failed, skipped)
+    now, swept, requeued, failed, skipped = (int(x) for x in reply[:5])
+    pending = tuple(_str(sid) for sid in reply[5])
+    return RecoverReply(now, swept == 1, requeued, failed, skipped, pending)
 
 
 def recover(
@@ -374,6 +381,8 @@ def recover(
         keys.failed,
         keys.cancelled,
         keys.recover_gate,
+        keys.schedules,
+        keys.pending_schedules,
     ]
     script_keys += [keys.ready(t) for t in tasks]
     args: list[str | bytes | int | float] = [
@@ -418,7 +427,14 @@ def cancel(
     """Cancel job `job_id` of `task`: at once if waiting, at its next heartbeat if running."""
     return Call(
         script("cancel"),
-        [keys.jobs, keys.cancelled, keys.scheduled(task), keys.ready(task)],
+        [
+            keys.jobs,
+            keys.cancelled,
+            keys.scheduled(task),
+            keys.ready(task),
+            keys.schedules,
+            keys.pending_schedules,
+        ],
         [_now_arg(now_ms), job_id, task, reason, *retention.cancelled_args()],
         _decode_cancel,
     )

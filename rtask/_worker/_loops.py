@@ -11,6 +11,7 @@ from .._errors import BackendError, map_redis_errors
 from .._protocol import batches
 from .._protocol import heartbeat as heartbeat_call
 from .._protocol import recover as recover_call
+from ._schedules import plan_pending
 from ._state import CANCELLED, LOST
 
 if TYPE_CHECKING:
@@ -136,8 +137,10 @@ async def recover(worker: Worker, client: Any) -> None:
                 recover_call(q.keys, tasks=q.task_names(), gate_ms=gate_ms, retention=retention)
                 for q in worker.queues
             ]
-            for reply in await client.run_many(calls):
+            for q, reply in zip(worker.queues, await client.run_many(calls), strict=True):
                 worker.stats["recovered"] += reply.requeued + reply.failed
+                if reply.pending_schedules:
+                    await plan_pending(worker, client, q, reply.pending_schedules)
         except BackendError as exc:
             log.warning("worker %s: recovery sweep failed (%s)", worker.id, exc)
         except Exception:  # a bug: keep sweeping

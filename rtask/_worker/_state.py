@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from .._context import JobContext
 from .._keys import QueueKeys
 from .._protocol import ClaimedJob, Outcome
+from .._timing import Timing
 
 # Why a running job's asyncio task was cancelled; decides what is reported.
 LOST, CANCELLED, SHUTDOWN = "lost", "cancelled", "shutdown"
@@ -22,6 +23,7 @@ class Running:
     context: JobContext
     task: asyncio.Task[None] | None = None
     stop_reason: str | None = None
+    timing: Timing | None = None  # a schedule's job: its schedule's timing
 
 
 @dataclass(slots=True)
@@ -44,6 +46,7 @@ class QueueState:
     rotation: int = 0
     claiming: int = 0  # slots reserved by claims under way
     last_heartbeat_ok: float = 0.0
+    clock_offset_ms: float = 0.0  # Redis's clock minus the local clock
 
     def task_names(self) -> list[str]:
         return [name for name, _ in self.tasks]

@@ -8,6 +8,7 @@ import contextlib
 import logging
 import signal
 import threading
+import time
 from collections import Counter, deque
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
@@ -24,7 +25,7 @@ from .._protocol import (
     claim,
     finish,
 )
-from . import _loops
+from . import _loops, _schedules
 from ._config import WorkerConfig
 from ._execute import cancelled, execute, released
 from ._state import CANCELLED, LOST, SHUTDOWN, QueueState, Running
@@ -73,6 +74,8 @@ class Worker:
         self._batch_target = max(1, min(config.concurrency // 4, 50))
         self._executing = 0  # jobs started and not finished (<= concurrency)
         self._prefetched: deque[tuple[QueueState, Running]] = deque()  # waiting for a slot
+        # Timings of schedules whose jobs ran here, by (queue, schedule id, version).
+        self.timings: dict[tuple[str, str, int], Any] = {}
 
     def __repr__(self) -> str:
         return f"<Worker {self.id} queues={list(self.config.queues)}>"
@@ -142,6 +145,7 @@ class Worker:
         ]
         try:
             await _loops.discover_tasks(self, client)
+            await _schedules.declare(self, client)
             try:
                 await self._pump(client, burst)
             except asyncio.CancelledError:
@@ -318,6 +322,7 @@ class Worker:
             loop = asyncio.get_running_loop()
             if len(reply.jobs) < asked and q.wake_seq == seq:
                 q.may_have_work = False  # drained (or capped), and no wake-up since
+            q.clock_offset_ms = reply.now_ms - time.time() * 1000
             q.next_due = (
                 None
                 if reply.next_due_ms is None
@@ -381,11 +386,20 @@ class Worker:
         task = self.app.tasks.get(job.task)
         outcome = None
         try:
-            outcome = await execute(
-                job, task, run.context, pool=self._pool, codec=self.app.codec, worker=self.id
-            )
+            if "sc" in job.state:  # a schedule's job
+                client = self.app.async_client()
+                run.timing = await _schedules.timing_of(self, client, q, job)
+            if run.timing is not None and _schedules.is_missed(run.timing, job, q):
+                outcome = _schedules.missed(job, self.id)
+            else:
+                outcome = await execute(
+                    job, task, run.context, pool=self._pool, codec=self.app.codec, worker=self.id
+                )
         except asyncio.CancelledError:
             pass  # stopped: _settle reports what the stop reason calls for
+        except BackendError as exc:  # reading its schedule failed: run it again later
+            log.warning("worker %s: job %s: %s", self.id, job.id, exc)
+            run.stop_reason = SHUTDOWN
         except Exception:  # a bug in rtask itself: keep the worker alive
             log.exception("worker %s: job %s crashed the executor", self.id, job.id)
             self.stats["executor_errors"] += 1
@@ -403,6 +417,8 @@ class Worker:
         elif outcome is None and run.stop_reason == SHUTDOWN:
             outcome = released(run.job)
         q.running.pop(run.job.id, None)
+        if outcome is not None and "sc" in run.job.state:
+            outcome = _schedules.with_follow_up(outcome, run.timing, run.job, q)
         if outcome is not None:
             if not any(q.outcomes for q in self.queues):
                 self._first_outcome_at = asyncio.get_running_loop().time()
