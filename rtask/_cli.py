@@ -18,6 +18,7 @@ import click
 
 from ._app import DEFAULT_URL, App
 from ._cli_admin import COMMANDS as ADMIN_COMMANDS
+from ._cli_schedules import COMMANDS as SCHEDULE_COMMANDS
 from ._errors import RtaskError
 
 log = logging.getLogger("rtask.cli")
@@ -102,7 +103,7 @@ def worker(
         os._exit(0)
 
 
-for _command in ADMIN_COMMANDS:
+for _command in (*ADMIN_COMMANDS, *SCHEDULE_COMMANDS):
     main.add_command(_command)
 
 

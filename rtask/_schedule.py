@@ -34,6 +34,16 @@ def check_schedule_id(sid: str) -> str:
     return sid
 
 
+def default_schedule_id(task_name: str) -> str:
+    """A task's name as a schedule id: characters outside the id alphabet
+    (the `<locals>` of nested functions) become "_", and a name too long is
+    cut and given a hash of the whole, so the id stays stable and distinct."""
+    sid = re.sub(r"[^A-Za-z0-9_.:\-]", "_", task_name)
+    if len(sid) > 100:
+        sid = sid[:91] + "." + hashlib.sha1(task_name.encode()).hexdigest()[:8]
+    return sid if sid[-2:] not in (":d", ":b", ":p") else sid + "_"
+
+
 def _check_labels(labels: Mapping[str, str] | None) -> dict[str, str]:
     out = dict(labels or {})
     for k, v in out.items():
@@ -124,7 +134,7 @@ def make_schedule(
     if not isinstance(args, list | tuple):
         raise InvalidInput(f"args must be a list or tuple, got {args!r}")
     schedule = Schedule(
-        id=check_schedule_id(id if id is not None else task.name),
+        id=check_schedule_id(id if id is not None else default_schedule_id(task.name)),
         task=task,
         timing=t,
         args=tuple(args),

@@ -116,7 +116,9 @@ class Timing:
         if self.kind == "manual":
             return IDLE
         if self.kind == "once":
-            tick = STOP if last_ms is not None else self.at_ms
+            # a time already past is a missed tick: `create` runs it now
+            missed = self.at_ms < now and self.missed == "skip"
+            tick = STOP if last_ms is not None or missed else self.at_ms
         elif last_ms is None:
             tick = now if self.immediate else self._after(now, skip_gaps=self.missed == "skip")
         elif self.missed == "create":
