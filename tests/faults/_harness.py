@@ -154,6 +154,7 @@ class Harness:
         self.keys = self.app.keys(QUEUE)
         self.r = redis.Redis.from_url(url, socket_timeout=5)
         self.workers: list[WorkerProcess] = []
+        self.extra_env: dict[str, str] = {}  # more environment for worker processes
 
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -163,6 +164,7 @@ class Harness:
             PYTHONUNBUFFERED="1",
             PYTHONPATH=os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p),
         )
+        env.update(self.extra_env)
         return env
 
     def worker(self, *options: str, module: str = "rtask") -> WorkerProcess:

@@ -16,11 +16,16 @@ the instrumentation fail a job:
     max           zset   member "capped": the highest value `running` reached
     sleep_override string when set, sleepy/sleepy_sync sleep this long instead
     barrier:<n>   string runs of barrier(<n>, …) that arrived so far
+    spans         list   one "<job id> <start ms> <end ms>" per run of ticker
+
+A worker process also declares the schedules of ``RTASK_TEST_SCHEDULES`` when
+set: a JSON list of `app.schedule` keyword arguments for the task ``ticker``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import time
 from functools import cache
@@ -130,12 +135,24 @@ def build_app(url: str, prefix: str) -> App:
             await asyncio.sleep(0.01)
         return os.getpid()
 
+    @app.task(name="ticker")
+    async def ticker(seconds: float) -> None:
+        """A schedule's task: records its run and how long it took."""
+        r = _recorder(url)
+        await r.rpush(k("ran"), entry())
+        start = int(time.time() * 1000)
+        await asyncio.sleep(seconds)
+        await r.rpush(k("spans"), f"{current_job().id} {start} {int(time.time() * 1000)}")
+
     return app
 
 
 @cache
 def _env_app() -> App:
-    return build_app(os.environ["RTASK_TEST_URL"], os.environ["RTASK_TEST_PREFIX"])
+    app = build_app(os.environ["RTASK_TEST_URL"], os.environ["RTASK_TEST_PREFIX"])
+    for spec in json.loads(os.environ.get("RTASK_TEST_SCHEDULES") or "[]"):
+        app.schedule(app.tasks["ticker"], **spec)
+    return app
 
 
 def __getattr__(name: str) -> Any:
