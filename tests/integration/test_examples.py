@@ -20,6 +20,10 @@ EXPECTED = {
                                 "doomed: failed after 3 attempt(s)",
                                 "dead letter (failed jobs kept): 2"],
     "cpu_bound": ["the async task finished while the blocking ones ran: True"],
+    "schedules": ["manual run: manual", "fast ticks, each once: True", "once ran: 1",
+                  "heartbeat ticks: True", "fast stopped by its end: True",
+                  "nightly runs at (Paris time): 03:00:00",
+                  "active schedules: ['nightly', 'on-demand']"],
 }  # fmt: skip
 
 
