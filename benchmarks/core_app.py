@@ -25,6 +25,9 @@ def make(url: str) -> rtask.App:
     async def probe(sent_at: float) -> float:
         return time.time() - sent_at
 
+    # benchmarks/schedules.py: this many schedules of `noop`, one tick a second
+    for i in range(int(os.environ.get("RTASK_BENCH_SCHEDULES") or 0)):
+        app.schedule(noop, id=f"tick-{i}", every=1.0)
     return app
 
 
