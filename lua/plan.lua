@@ -18,7 +18,8 @@
 -- Returns {now_ms, code_1, ...}: 1 job created; 3 stopped (no time left);
 -- 4 nothing to plan (manual); 5 that tick's job exists already (the last
 -- tick moved on; still pending); 0 not pending any more (has an active job,
--- stopped or deleted: left as it is); -2 changed since read (read again).
+-- stopped, deleted or not pending: left as it is); -2 changed since read
+-- (read again); -4 the schedule belongs to another task than the one passed.
 -- @include common
 -- @include schedule_common
 
@@ -33,9 +34,11 @@ for j = 4 + ntasks, #ARGV, 5 do
   local raw = redis.call('HGET', schedules, sid)
   local rec = raw and cjson.decode(raw)
   local code
-  if not rec or rec.x or rec.a then
+  if not rec or rec.x or rec.a or not redis.call('ZSCORE', pending, sid) then
     redis.call('ZREM', pending, sid)
     code = 0
+  elseif rec.t ~= ARGV[3 + i] then
+    code = -4
   elseif tostring(rec.v) ~= ARGV[j + 2] or (rec.lt and string.format('%d', rec.lt) or '') ~= ARGV[j + 3] then
     code = -2
   elseif tick >= 0 then

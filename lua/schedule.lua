@@ -33,10 +33,6 @@ local first = 5 + ntasks
 local out = {now}
 local wake = false
 
-for i = 1, ntasks do
-  redis.call('SADD', KEYS[2], ARGV[4 + i])
-end
-
 -- The schedule's first job (or its stopped/idle state) from `tick`.
 local function start(sid, rec, tick, i)
   redis.call('ZREM', pending, sid)
@@ -74,14 +70,16 @@ for j = first, #ARGV, 8 do
         redis.call('ZREM', KEYS[4 + 2 * i], rec.a)
         delete_jobs(jobs, nil, {rec.a})
         rec.a = nil
-      elseif not st or st.ft then
-        rec.a = nil  -- gone or ended (cannot happen while the invariants hold)
+      elseif not st then
+        rec.a = nil  -- gone (cannot happen while the invariants hold)
       end
+      -- (a job cancelled while running stays active until its worker stops)
       code = 2
     else
       rec = {t = task, v = 1, ct = now, ut = now}
       code = 1
     end
+    redis.call('SADD', KEYS[2], task)
     rec.h, rec.p = hash, tonumber(ARGV[j + 2])
     redis.call('HSET', schedules, sid .. ':d', ARGV[j + 4], sid .. ':b', ARGV[j + 5],
       sid .. ':p', ARGV[j + 6])

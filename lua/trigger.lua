@@ -1,6 +1,8 @@
--- trigger.lua: run a schedule now. Keeps the one-active-job rule: a waiting
--- active job is made due now; a running one is left alone; with no active
--- job, a job for the tick "now" is created.
+-- trigger.lua: run a schedule now, keeping the one-active-job rule. With no
+-- active job, or one waiting for a future tick that never ran, a job for the
+-- tick "now" is created (it takes the waiting job's place: when it ends, the
+-- next tick is planned from now, so no tick is lost); a job already due or
+-- waiting for a retry is made due now; a running one is left alone.
 --
 -- KEYS[1]  jobs hash
 -- KEYS[2]  schedules hash
@@ -12,9 +14,10 @@
 -- ARGV[3]  schedule id
 -- ARGV[4]  task name the caller expects (KEYS[4..5] are its keys)
 --
--- Returns {now_ms, code, job id}: 1 a new job, due now; 2 the waiting job
--- was made due now; 3 its job is running (nothing done); -1 no such
--- schedule; -4 the schedule belongs to another task; -5 it is stopped.
+-- Returns {now_ms, code, job id}: 1 a new job, due now; 2 the active job
+-- (due already, or retrying) is due now; 3 its job is running (nothing
+-- done); -1 no such schedule; -4 the schedule belongs to another task; -5
+-- it is stopped.
 -- @include common
 -- @include schedule_common
 
@@ -38,15 +41,23 @@ if st then
   st = cjson.decode(st)
   if st.s ~= 'scheduled' and st.s ~= 'retrying' then
     return {now, 3, id}
-  end
-  if st.due > now then
+  elseif st.due <= now then
+    return {now, 2, id}
+  elseif st.s == 'retrying' then
     redis.call('ZREM', KEYS[4], id)
     st.due = now
     redis.call('ZADD', KEYS[5], ready_score(st.p, now), id)
     redis.call('HSET', jobs, id, cjson.encode(st))
     redis.call('PUBLISH', ARGV[2], '1')
+    return {now, 2, id}
   end
-  return {now, 2, id}
+  if redis.call('HEXISTS', jobs, tick_job_id(sid, now)) == 1 then
+    return {now, 3, tick_job_id(sid, now)}  -- this very ms ran already
+  end
+  -- a future tick's job that never ran: the run now takes its place
+  redis.call('ZREM', KEYS[4], id)
+  delete_jobs(jobs, nil, {id})
+  rec.a = nil
 end
 
 local id = create_tick_job(jobs, schedules, sid, rec, now, KEYS[4], KEYS[5], now)

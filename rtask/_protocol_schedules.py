@@ -104,6 +104,7 @@ class PlanResult(IntEnum):
     TICK_EXISTED = 5
     NOT_PENDING = 0
     CHANGED = -2
+    OTHER_TASK = -4
 
 
 def plan(

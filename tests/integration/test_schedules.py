@@ -210,7 +210,7 @@ async def _idle(app: rtask.App, sid: str) -> bool:
     return (await app.get_schedule(sid)).active_job is None
 
 
-def test_trigger_makes_the_waiting_job_due_now(backend_url: str, prefix: str) -> None:
+def test_trigger_runs_now_in_place_of_the_waiting_tick(backend_url: str, prefix: str) -> None:
     async def body() -> None:
         app = rtask.App(backend_url, prefix=prefix)
 
@@ -223,11 +223,14 @@ def test_trigger_makes_the_waiting_job_due_now(backend_url: str, prefix: str) ->
             await app.add_schedules([s])
             waiting = (await app.get_schedule("hourly")).active_job
             handle = await app.trigger_schedule("hourly")
-            assert handle.id == waiting  # still one active job: the same one, due now
+            assert handle.id != waiting  # a run now, in place of the waiting tick's job
+            assert (await app.get_schedule("hourly")).active_job == handle.id
             async with background(app):
-                assert await handle.result(timeout=RESULT_TIMEOUT) == waiting
-                info = await until(lambda: _next_job(app, waiting), 10, "the follow-up")
-            assert info.active_status is JobStatus.SCHEDULED  # the next hour's
+                assert await handle.result(timeout=RESULT_TIMEOUT) == handle.id
+                info = await until(lambda: _next_job(app, handle.id), 10, "the follow-up")
+            # the next hour's tick is planned again: triggering lost no tick
+            assert info.active_job == waiting
+            assert info.active_status is JobStatus.SCHEDULED
         finally:
             await close(app)
 

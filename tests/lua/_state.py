@@ -32,6 +32,10 @@ TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
 STATUSES = WAITING | TERMINAL | {"running"}
 STATE_FIELDS = frozenset({"ct", "due", "t", "s", "a", "m", "p", "c", "to"})
 SUFFIXES = (":p", ":r", ":e")
+# A schedule <sid> in the schedules hash: <sid> (record JSON), <sid>:d
+# (definition JSON), <sid>:b (job state body, not JSON on its own), <sid>:p.
+SCHEDULE_SUFFIXES = (":d", ":b", ":p")
+RECORD_FIELDS = frozenset({"t", "h", "v", "ct", "ut"})
 
 
 def ready_score(priority: int, due_ms: int) -> int:
@@ -57,11 +61,19 @@ def _hash_value(field: str, value: bytes) -> Any:
     return orjson.loads(value)
 
 
+def _schedule_value(field: str, value: bytes) -> Any:
+    """Schedules hash: records and definitions are decoded; bodies and payloads stay bytes."""
+    if field.endswith((":b", ":p")):
+        return value
+    return orjson.loads(value)
+
+
 def dump_state(r: redis.Redis, prefix: str) -> dict[str, tuple[str, Any]]:
     """Every key starting with `prefix`: key -> (type, decoded content).
 
-    string -> str; hash -> {field: value} (see `_hash_value`); zset -> {member:
-    score} in rank order; set -> set of str; list -> list of bytes.
+    string -> str; hash -> {field: value} (see `_hash_value`; the queue's
+    `schedules` hash: see `_schedule_value`); zset -> {member: score} in rank
+    order; set -> set of str; list -> list of bytes.
     """
     out: dict[str, tuple[str, Any]] = {}
     for raw_key in r.scan_iter(match=_glob_escape(prefix) + "*", count=1000):
@@ -71,7 +83,8 @@ def dump_state(r: redis.Redis, prefix: str) -> dict[str, tuple[str, Any]]:
         if kind == "string":
             content = _text(r.get(key) or b"")
         elif kind == "hash":
-            content = {_text(f): _hash_value(_text(f), v) for f, v in r.hgetall(key).items()}
+            decode = _schedule_value if key == prefix + "schedules" else _hash_value
+            content = {_text(f): decode(_text(f), v) for f, v in r.hgetall(key).items()}
         elif kind == "zset":
             content = {_text(m): s for m, s in r.zrange(key, 0, -1, withscores=True)}
         elif kind == "set":
@@ -153,6 +166,25 @@ class State:
     def ready(self, task: str = "t") -> dict[str, float]:
         return self.zset(self.keys.ready(task))
 
+    @property
+    def schedules(self) -> dict[str, dict[str, Any]]:
+        """sid -> record JSON of every schedule."""
+        fields = self.hash(self.keys.schedules)
+        return {f: v for f, v in fields.items() if not f.endswith(SCHEDULE_SUFFIXES)}
+
+    def schedule(self, sid: str) -> dict[str, Any]:
+        return self.schedules[sid]
+
+    def schedule_fields(self, sid: str) -> dict[str, Any]:
+        """The schedules-hash fields of `sid`: record, definition, body, payload."""
+        names = {sid, *(sid + s for s in SCHEDULE_SUFFIXES)}
+        return {f: v for f, v in self.hash(self.keys.schedules).items() if f in names}
+
+    @property
+    def pending(self) -> dict[str, float]:
+        """Pending schedules: sid -> ms it became pending."""
+        return self.zset(self.keys.pending_schedules)
+
 
 def snapshot(client: SyncClient, keys: QueueKeys) -> State:
     """The whole state of the queue of `keys` (every key under its base)."""
@@ -173,6 +205,8 @@ def _expected_types(keys: QueueKeys, tasks: Sequence[str]) -> dict[str, str]:
         keys.cancelled: "zset",
         keys.workers: "zset",
         keys.recover_gate: "string",
+        keys.schedules: "hash",
+        keys.pending_schedules: "zset",
     }
     for task in tasks:
         types[keys.scheduled(task)] = "zset"
@@ -299,6 +333,80 @@ def _check_active(state: State, tasks: Sequence[str], problems: list[str]) -> No
             )
 
 
+def _unfinished(job_id: str, st: dict[str, Any], state: State) -> bool:
+    """Waiting or running, or cancelled but still holding its slot in `running`."""
+    s = st.get("s")
+    return s in WAITING or s == "running" or (s == "cancelled" and job_id in state.running)
+
+
+def _check_schedule_jobs(state: State, problems: list[str]) -> None:
+    """A schedule's job names its tick and version; an unfinished one is the
+    active job of its schedule, so a schedule never has two unfinished jobs."""
+    records = state.schedules
+    for job_id, st in state.jobs.items():
+        sid = st.get("sc")
+        if sid is None:
+            continue
+        if not isinstance(st.get("tk"), int) or not isinstance(st.get("sv"), int):
+            problems.append(f"{job_id}: schedule job without integer tk/sv: {st}")
+            continue
+        if job_id != f"{sid}:{st['tk']}":
+            problems.append(f"{job_id}: schedule job of tick {st['tk']} is not {sid}:{st['tk']}")
+        rec = records.get(sid)
+        if rec is None:
+            problems.append(f"{job_id}: its schedule {sid} has no record")
+            continue
+        if st["sv"] > rec.get("v", 0):
+            problems.append(f"{job_id}: version {st['sv']} is newer than {sid}'s {rec.get('v')}")
+        if _unfinished(job_id, st, state) and rec.get("a") != job_id:
+            problems.append(
+                f"{job_id} ({st.get('s')}) is unfinished but {sid}'s active job is {rec.get('a')}"
+            )
+
+
+def _check_schedule_record(
+    sid: str, rec: dict[str, Any], state: State, tasks: Sequence[str], problems: list[str]
+) -> None:
+    missing = RECORD_FIELDS - set(rec)
+    if missing:
+        problems.append(f"schedule {sid}: record lacks {sorted(missing)}: {rec}")
+    fields = state.hash(state.keys.schedules)
+    for suffix in SCHEDULE_SUFFIXES:
+        if sid + suffix not in fields:
+            problems.append(f"schedule {sid}: no field {sid + suffix}")
+    if rec.get("t") not in tasks:
+        problems.append(f"schedule {sid}: task {rec.get('t')!r} not among {list(tasks)}")
+    if ("x" in rec) != ("xr" in rec):
+        problems.append(f"schedule {sid}: x and xr go together: {rec}")
+    active = rec.get("a")
+    if active is None:
+        return
+    st = state.jobs.get(active)
+    if st is None:
+        problems.append(f"schedule {sid}: active job {active} does not exist")
+    elif st.get("sc") != sid:
+        problems.append(f"schedule {sid}: active job {active} belongs to {st.get('sc')}")
+    elif not _unfinished(active, st, state):
+        problems.append(f"schedule {sid}: active job {active} is {st.get('s')}")
+
+
+def _check_schedules(state: State, tasks: Sequence[str], problems: list[str]) -> None:
+    """Records, their fields, active jobs and the pending set."""
+    records = state.schedules
+    for field in state.hash(state.keys.schedules):
+        if field.endswith(SCHEDULE_SUFFIXES) and field[:-2] not in records:
+            problems.append(f"orphan schedule field {field}: no record {field[:-2]}")
+    for sid, rec in records.items():
+        _check_schedule_record(sid, rec, state, tasks, problems)
+    for sid in state.pending:
+        found = records.get(sid)
+        if found is None:
+            problems.append(f"pending schedule {sid} has no record")
+        elif "a" in found or "x" in found:
+            problems.append(f"pending schedule {sid} has an active job or is stopped: {found}")
+    _check_schedule_jobs(state, problems)
+
+
 def assert_invariants(client: SyncClient, keys: QueueKeys, tasks: Sequence[str]) -> State:
     """Check lua/README.md's invariants on the whole state of the queue; return the state.
 
@@ -311,6 +419,7 @@ def assert_invariants(client: SyncClient, keys: QueueKeys, tasks: Sequence[str])
         _check_records(state, tasks, problems)
         _check_placement(state, tasks, problems)
         _check_active(state, tasks, problems)
+        _check_schedules(state, tasks, problems)
     assert not problems, "invariants broken:\n  " + "\n  ".join(problems)
     return state
 
@@ -391,8 +500,10 @@ def outcome(
     *,
     delay_ms: int = 0,
     blob: bytes | None = None,
+    next: int | None = None,
 ) -> proto.Outcome:
-    """The outcome of a claimed job; errors get an entry for the job's attempt by default."""
+    """The outcome of a claimed job; errors get an entry for the job's attempt by default.
+    `next`: for a schedule's job, its schedule's next tick (or STOP / IDLE)."""
     if blob is None:
         if code in (proto.OutcomeCode.RETRY, proto.OutcomeCode.FAILED):
             blob = error(job.attempt)
@@ -400,7 +511,7 @@ def outcome(
             blob = error(job.attempt, "stopped", "cancelled")
         else:
             blob = b""
-    return proto.Outcome(job.id, job.token, code, delay_ms, blob)
+    return proto.Outcome(job.id, job.token, code, delay_ms, blob, next)
 
 
 def recover(
