@@ -7,6 +7,7 @@
 -- KEYS[2]  cancelled index
 -- KEYS[3]  scheduled:<task>
 -- KEYS[4]  ready:<task>
+-- KEYS[5]  optional: events stream (given = events on: "cancelled")
 --
 -- ARGV[1]  now_ms, or '' to use the server clock
 -- ARGV[2]  id
@@ -47,4 +48,5 @@ append_error(jobs, id, cjson.encode({attempt = st.a, type = 'cancelled', message
 st.s = 'cancelled'
 st.ft = now
 redis.call('HSET', jobs, id, cjson.encode(st))
+emit_event(KEYS[5], 'cancelled', id, st, now, {'reason', ARGV[4]})
 return {now, code}

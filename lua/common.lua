@@ -5,7 +5,8 @@
 --   * an unfinished job is in exactly one of scheduled:<task>, ready:<task>, running;
 --   * `active` holds, per task, the number of members of `running` of that task;
 --   * a job's record lives in the queue's `jobs` hash under <id> (state JSON),
---     <id>:p (payload), <id>:r (result), <id>:e (errors JSON array).
+--     <id>:p (payload), <id>:r (result), <id>:e (errors JSON array),
+--     <id>:g (progress JSON) and <id>:l (job log JSON array).
 
 -- Ready score: priority first, then due time. Ties are broken by member order,
 -- and generated ids are time-ordered, so equal scores run in creation order.
@@ -93,6 +94,8 @@ local function delete_jobs(jobs, index, ids)
     fields[#fields + 1] = id .. ':p'
     fields[#fields + 1] = id .. ':r'
     fields[#fields + 1] = id .. ':e'
+    fields[#fields + 1] = id .. ':g'
+    fields[#fields + 1] = id .. ':l'
   end
   call_chunked('HDEL', {jobs}, fields)
   if index then
@@ -123,4 +126,27 @@ local function trim_terminal(index, jobs, now, max_age_ms, max_count, budget)
       delete_jobs(jobs, nil, ids)
     end
   end
+end
+
+-- Lifecycle events. A script's caller turns them on by passing the queue's
+-- `events` stream key after the script's other keys (`stream` is then that
+-- key, else nil: off). One entry per transition, written by the script that
+-- makes it, so an event exists if and only if its transition happened. The
+-- stream is capped near EVENTS_MAXLEN entries (MAXLEN ~: trimmed by whole
+-- nodes, O(1) amortised). `st` is the job's state after the transition;
+-- `extra` an optional list of more field, value pairs.
+local EVENTS_MAXLEN = 10000
+
+local function emit_event(stream, kind, id, st, now, extra)
+  if not stream then
+    return
+  end
+  local args = {'XADD', stream, 'MAXLEN', '~', EVENTS_MAXLEN, '*',
+    'e', kind, 'id', id, 't', st.t, 'a', st.a, 'at', now}
+  if extra then
+    for _, v in ipairs(extra) do
+      args[#args + 1] = v
+    end
+  end
+  redis.call(unpack(args))
 end

@@ -10,6 +10,9 @@
 -- KEYS[3]  active hash
 -- KEYS[4], KEYS[5], KEYS[6]  succeeded, failed, cancelled indexes (score = finished ms)
 -- KEYS[6+2i-1], KEYS[6+2i]  scheduled:<task i>, ready:<task i>  (i = 1..T)
+-- KEYS[7+2T]  optional: events stream (given = events on: one event per
+--             applied outcome: succeeded, retrying, failed, cancelled,
+--             snoozed, released)
 --
 -- ARGV[1]  now_ms, or '' to use the server clock
 -- ARGV[2]  wake channel
@@ -50,6 +53,7 @@ for i = 1, ntasks do
   caps[i] = tonumber(ARGV[9 + 2 * i])
 end
 local first = 10 + 2 * ntasks
+local events = KEYS[7 + 2 * ntasks]
 
 local ids = {}
 for j = first, #ARGV, 5 do
@@ -164,6 +168,9 @@ for k, id in ipairs(ids) do
     else
       local j = first + 5 * (k - 1)
       apply(id, st, codes[k], tonumber(ARGV[j + 3]), ARGV[j + 4])
+      local code = codes[k]
+      local kind = code == 4 and 'snoozed' or code == 6 and 'released' or st.s
+      emit_event(events, kind, id, st, now, st.ft == nil and {'due', st.due} or nil)
       writes[#writes + 1] = id
       writes[#writes + 1] = cjson.encode(st)
     end

@@ -10,7 +10,7 @@ job = await add.enqueue(1, 2)
 assert await job.result(timeout=5) == 3
 """
 
-from . import backoff
+from . import backoff, middleware
 from ._admin import QueueStats, TaskStats, WorkerInfo
 from ._app import App
 from ._codec import Codec, JsonCodec, MsgpackCodec
@@ -21,6 +21,7 @@ from ._errors import (
     Cancel,
     CodecError,
     ConfigError,
+    EnqueueSkipped,
     InvalidInput,
     JobFailed,
     JobNotFound,
@@ -32,6 +33,7 @@ from ._errors import (
     Snooze,
     UnknownTask,
 )
+from ._events import Event
 from ._job import Job, JobInfo, JobStatus, SyncJob
 from ._protocol import Retention
 from ._task import BoundTask, Task
@@ -48,6 +50,8 @@ __all__ = [
     "Codec",
     "CodecError",
     "ConfigError",
+    "EnqueueSkipped",
+    "Event",
     "InvalidInput",
     "Job",
     "JobContext",
@@ -75,4 +79,5 @@ __all__ = [
     "__version__",
     "backoff",
     "current_job",
+    "middleware",
 ]

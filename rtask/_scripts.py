@@ -57,6 +57,7 @@ SCRIPT_NAMES = (
     "read",
     "stats",
     "workers",
+    "progress",
 )
 
 

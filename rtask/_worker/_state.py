@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from .._context import JobContext
 from .._keys import QueueKeys
+from .._progress import Report
 from .._protocol import ClaimedJob, Outcome
 
 # Why a running job's asyncio task was cancelled; decides what is reported.
@@ -44,6 +45,10 @@ class QueueState:
     rotation: int = 0
     claiming: int = 0  # slots reserved by claims under way
     last_heartbeat_ok: float = 0.0
+    # rate limits of its tasks: name -> (limit, period_ms), checked by claim.lua
+    rates: dict[str, tuple[int, int]] = field(default_factory=dict)
+    # progress/log reports of settled jobs, sent just before their outcomes
+    reports: list[Report] = field(default_factory=list)
 
     def task_names(self) -> list[str]:
         return [name for name, _ in self.tasks]
