@@ -113,7 +113,7 @@ class Logging(Middleware):
             value = await call_next()
         except BaseException as exc:
             outcome = outcome_of(exc)
-            fields |= {"outcome": outcome, "duration_ms": _ms_since(started)}
+            end = fields | {"outcome": outcome, "duration_ms": _ms_since(started)}
             level = logging.WARNING if outcome == "error" else self.level
             self.log.log(
                 level,
@@ -123,11 +123,11 @@ class Logging(Middleware):
                 ctx.job.id,
                 exc,
                 exc_info=exc if outcome == "error" else None,
-                extra={"rtask": fields},
+                extra={"rtask": end},
             )
             raise
-        fields |= {"outcome": "succeeded", "duration_ms": _ms_since(started)}
-        self.log.log(self.level, "succeeded %s %s", name, ctx.job.id, extra={"rtask": fields})
+        end = fields | {"outcome": "succeeded", "duration_ms": _ms_since(started)}
+        self.log.log(self.level, "succeeded %s %s", name, ctx.job.id, extra={"rtask": end})
         return value
 
 
