@@ -35,6 +35,7 @@ from redis.retry import Retry
 from rtask import App, current_job
 
 CAP = 3  # concurrency cap of the "capped" task
+RATE = (5, 0.5)  # rate limit of the "limited" task: 5 starts per 0.5 s
 BARRIER_TIMEOUT_S = 15.0
 
 
@@ -93,6 +94,12 @@ def build_app(url: str, prefix: str) -> App:
         finally:
             await r.decr(k("running"))
         await r.rpush(k("done"), "capped")
+        return os.getpid()
+
+    @app.task(name="limited", rate_limit=RATE)
+    async def limited() -> int:
+        r = _recorder(url)
+        await r.rpush(k("ran"), entry())
         return os.getpid()
 
     @app.task(name="free")
