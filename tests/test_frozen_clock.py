@@ -90,3 +90,19 @@ def test_clock_only_moves_forward_and_is_released(rtask_app: rtask.App) -> None:
         with pytest.raises(rtask.RtaskError), frozen_clock(rtask_app):
             pass
     assert rtask_app.now_ms() is None  # back to the Redis clock
+
+
+def test_rate_limit_windows_move_with_the_clock(rtask_app: rtask.App) -> None:
+    @rtask_app.task(rate_limit="2/10s")
+    def ping(n: int) -> int:
+        return n
+
+    with frozen_clock(rtask_app) as clock:
+        jobs = ping.enqueue_many_sync([(n,) for n in range(5)])
+        assert drain_sync(rtask_app).succeeded == 2  # the rest wait for the window
+        assert drain_sync(rtask_app).claimed == 0
+        clock.advance(10)
+        assert drain_sync(rtask_app).succeeded == 2
+        clock.advance(10)
+        assert drain_sync(rtask_app).succeeded == 1
+        assert [j.info().attempt for j in jobs] == [1] * 5  # waiting used no attempt
