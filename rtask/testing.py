@@ -26,9 +26,7 @@ The matching and the failure message are pure functions of decoded records
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -37,6 +35,7 @@ import orjson
 
 from ._codec import Codec, decode, encode
 from ._errors import CodecError, InvalidInput, RtaskError, map_redis_errors
+from ._fake_clock import FrozenClock, frozen_clock
 from ._job import JobInfo, JobStatus
 from ._protocol import RawJob
 from ._task import Task
@@ -158,65 +157,6 @@ def drain_sync(app: App, queues: Sequence[str] | None = None, **worker_options: 
             await app.aclose()  # the loop ends here: so does its client
 
     return asyncio.run(run())
-
-
-# ---------------------------------------------------------------- fake clock
-
-
-class FrozenClock:
-    """A clock that stands still until advanced (see `frozen_clock`)."""
-
-    def __init__(self, start_s: float) -> None:
-        self._now_ms = int(start_s * 1000)
-
-    def now_ms(self) -> int:
-        """The fake time in milliseconds since the epoch."""
-        return self._now_ms
-
-    def time(self) -> float:
-        """The fake time in seconds since the epoch."""
-        return self._now_ms / 1000
-
-    def advance(self, seconds: float) -> None:
-        """Move the clock forward by `seconds` (>= 0)."""
-        if seconds < 0:
-            raise InvalidInput("a frozen clock only moves forward")
-        self._now_ms += int(seconds * 1000)
-
-
-@contextmanager
-def frozen_clock(app: App, start: float | datetime | None = None) -> Iterator[FrozenClock]:
-    """Freeze the time of `app`'s script calls (default start: now).
-
-    Inside the block every call `app` makes (enqueue, the workers of `drain`,
-    `job.info()`, cancel, …) passes the fake time to the scripts instead of
-    letting them read Redis TIME, so delays, retries with backoff and rate
-    limits move only when you `advance` the clock:
-
-        with frozen_clock(app) as clock:
-            job = report.options(delay=3600).enqueue_sync()
-            assert drain_sync(app).claimed == 0   # not due yet
-            clock.advance(3600)
-            assert drain_sync(app).succeeded == 1
-
-    For tests on `memory://` (or a private Redis): other processes still use
-    the real clock. Leases and heartbeats use the fake time too, so advance
-    only while no job runs (between drains). Worker sleeps are real.
-    """
-    if app.fake_clock is not None:
-        raise RtaskError("this App already has a frozen clock")
-    if start is None:
-        start_s = time.time()
-    elif isinstance(start, datetime):
-        start_s = _aware("start", start).timestamp()  # type: ignore[union-attr]
-    else:
-        start_s = float(start)
-    clock = FrozenClock(start_s)
-    app.fake_clock = clock
-    try:
-        yield clock
-    finally:
-        app.fake_clock = None
 
 
 # ---------------------------------------------------------------- records
