@@ -10,7 +10,9 @@ import rtask
 
 
 def make(url: str) -> rtask.App:
-    app = rtask.App(url, prefix="core")
+    # RTASK_BENCH_EVENTS=1 measures the cost of lifecycle events.
+    events = os.environ.get("RTASK_BENCH_EVENTS") == "1"
+    app = rtask.App(url, prefix="core", events=events)
 
     @app.task(name="noop")
     async def noop() -> None:

@@ -15,9 +15,15 @@
 -- ARGV[6]  rotation: index (0-based) of the task served first, for fairness
 -- ARGV[7]  T, the number of tasks
 -- ARGV[7+2i-1], ARGV[7+2i]  name and cap of task i (cap 0 = no cap)
+-- KEYS[3+2T+i]  rate:<task i>  (rate log: zset of recent claims, score = ms)
+-- ARGV[7+2T+2i-1], ARGV[7+2T+2i]  rate limit of task i: at most L claims in
+--   any P ms (L = 0: no limit), cluster-wide, checked here so a limited job
+--   stays ready (never claimed, never uses an attempt)
+-- KEYS[4+3T]  optional: events stream (given = events on: "started" per job)
 --
 -- Returns {now_ms, next_due_ms, id_1, state_1, payload_1, ..., id_k, ...}
---   next_due_ms: earliest due time left in the scheduled sets, -1 if none.
+--   next_due_ms: earliest due time left in the scheduled sets, or the time a
+--   rate-limited task with ready jobs may claim again, if earlier; -1 if none.
 --   state_k: the job's state JSON after the claim: "s" = "running", "a" the
 --   attempt (1 for the first run), "c" the fencing token, "w" the worker.
 -- @include common
@@ -30,6 +36,7 @@ local lease_until = now + tonumber(ARGV[4])
 local promote_limit = tonumber(ARGV[5])
 local rotation = tonumber(ARGV[6])
 local ntasks = tonumber(ARGV[7])
+local events = KEYS[4 + 3 * ntasks]
 
 -- 1. Promote due scheduled jobs of every task to its ready set. The head of
 -- the set is read first: most calls find nothing due and stop there.
@@ -64,6 +71,37 @@ for i = 1, ntasks do
   end
 end
 
+-- Rate limits: a sliding log per limited task (the claims of the last P ms),
+-- pruned when the task is first looked at. room[i] is how many more claims
+-- the limit allows now.
+local room, rate_adds = {}, {}
+
+local function rate_room(i)
+  local limit = tonumber(ARGV[6 + 2 * ntasks + 2 * i])
+  if limit <= 0 then
+    return math.huge
+  end
+  if room[i] == nil then
+    local log = KEYS[3 + 2 * ntasks + i]
+    local period = tonumber(ARGV[7 + 2 * ntasks + 2 * i])
+    redis.call('ZREMRANGEBYSCORE', log, '-inf', now - period)
+    room[i] = limit - redis.call('ZCARD', log)
+  end
+  return room[i]
+end
+
+local function rate_log(i, when, member)
+  if room[i] ~= nil then
+    add_to(rate_adds, KEYS[3 + 2 * ntasks + i], when, member)
+  end
+end
+
+local function rate_used(i, count)
+  if room[i] ~= nil then
+    room[i] = room[i] - count
+  end
+end
+
 -- 2. Pop ready jobs: each pass offers every task an equal share of what is
 -- still wanted; a task at its cap or with nothing ready is skipped, so it
 -- never blocks the others. Passes repeat while some task could take more.
@@ -86,6 +124,7 @@ while left > 0 and progress do
       local busy = tonumber(redis.call('HGET', active, task) or '0')
       allowed = math.min(allowed, cap - busy)
     end
+    allowed = math.min(allowed, rate_room(i))
     if allowed > 0 then
       local popped = redis.call('ZPOPMIN', KEYS[3 + 2 * i], allowed)
       local ids = {}
@@ -122,11 +161,14 @@ while left > 0 and progress do
             out[#out + 1] = enc
             out[#out + 1] = values[2 * k]
             got = got + 1
+            rate_log(i, now, ids[k] .. ':' .. st.c)
+            emit_event(events, 'started', ids[k], st, now, {'w', worker})
           end
         end
         if got > 0 then
           redis.call('HINCRBY', active, task, got)
           left = left - got
+          rate_used(i, got)
         end
       end
     end
@@ -137,4 +179,23 @@ if #records > 0 then
   call_chunked('HSET', {jobs}, records)
   call_chunked('ZADD', {running}, leases)
 end
+flush_zadds(rate_adds)
+
+-- 3. A task held back by its rate limit with jobs still ready: the worker
+-- claims again when the oldest claim of its log leaves the window.
+for i, left_room in pairs(room) do
+  local log = KEYS[3 + 2 * ntasks + i]
+  local period = tonumber(ARGV[7 + 2 * ntasks + 2 * i])
+  if rate_adds[log] then
+    redis.call('PEXPIRE', log, period)
+  end
+  if left_room <= 0 and redis.call('ZCARD', KEYS[3 + 2 * i]) > 0 then
+    local oldest = redis.call('ZRANGE', log, 0, 0, 'WITHSCORES')
+    local reopen = oldest[2] and tonumber(oldest[2]) + period or now
+    if next_due < 0 or reopen < next_due then
+      next_due = reopen
+    end
+  end
+end
+out[2] = next_due
 return out

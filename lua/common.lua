@@ -5,7 +5,8 @@
 --   * an unfinished job is in exactly one of scheduled:<task>, ready:<task>, running;
 --   * `active` holds, per task, the number of members of `running` of that task;
 --   * a job's record lives in the queue's `jobs` hash under <id> (state JSON),
---     <id>:p (payload), <id>:r (result), <id>:e (errors JSON array).
+--     <id>:p (payload), <id>:r (result), <id>:e (errors JSON array),
+--     <id>:g (progress JSON) and <id>:l (job log JSON array).
 
 -- Ready score: priority first, then due time. Ties are broken by member order,
 -- and generated ids are time-ordered, so equal scores run in creation order.
@@ -93,6 +94,8 @@ local function delete_jobs(jobs, index, ids)
     fields[#fields + 1] = id .. ':p'
     fields[#fields + 1] = id .. ':r'
     fields[#fields + 1] = id .. ':e'
+    fields[#fields + 1] = id .. ':g'
+    fields[#fields + 1] = id .. ':l'
   end
   call_chunked('HDEL', {jobs}, fields)
   if index then
@@ -125,13 +128,38 @@ local function trim_terminal(index, jobs, now, max_age_ms, max_count, budget)
   end
 end
 
+-- Lifecycle events. A script's caller turns them on by passing the queue's
+-- `events` stream key after the script's other keys (`stream` is then that
+-- key, else nil: off). One entry per transition, written by the script that
+-- makes it, so an event exists if and only if its transition happened. The
+-- stream is capped near EVENTS_MAXLEN entries (MAXLEN ~: trimmed by whole
+-- nodes, O(1) amortised). `st` is the job's state after the transition;
+-- `extra` an optional list of more field, value pairs.
+local EVENTS_MAXLEN = 10000
+
+local function emit_event(stream, kind, id, st, now, extra)
+  if not stream then
+    return
+  end
+  local args = {'XADD', stream, 'MAXLEN', '~', EVENTS_MAXLEN, '*',
+    'e', kind, 'id', id, 't', st.t, 'a', st.a, 'at', now}
+  if extra then
+    for _, v in ipairs(extra) do
+      args[#args + 1] = v
+    end
+  end
+  redis.call(unpack(args))
+end
+
 -- Cancels job `id` (state `st`, of the task whose sets are `scheduled` and
 -- `ready`): a waiting job leaves its queue and is cancelled at once (code 1);
 -- a running job is marked cancelled and keeps its place in `running` (its
 -- slot) until its worker acknowledges or its lease expires (code 2); a
 -- finished job is left untouched (code 0). `cancelled` is the cancelled
--- index, trimmed to max age `keep_ms` and `keep_count`.
-local function cancel_job(jobs, cancelled, scheduled, ready, id, st, reason, now, keep_ms, keep_count)
+-- index, trimmed to max age `keep_ms` and `keep_count`; `stream` the events
+-- stream (nil: events off).
+local function cancel_job(jobs, cancelled, scheduled, ready, id, st, reason, now, keep_ms, keep_count,
+    stream)
   local code
   if st.s == 'scheduled' or st.s == 'retrying' then
     redis.call('ZREM', scheduled, id)
@@ -148,5 +176,6 @@ local function cancel_job(jobs, cancelled, scheduled, ready, id, st, reason, now
   st.s = 'cancelled'
   st.ft = now
   redis.call('HSET', jobs, id, cjson.encode(st))
+  emit_event(stream, 'cancelled', id, st, now, {'reason', reason})
   return code
 end

@@ -4,6 +4,7 @@
 -- KEYS[1]  jobs hash
 -- KEYS[2]  tasks set (every task name ever enqueued on this queue)
 -- KEYS[2+2i-1], KEYS[2+2i]  scheduled:<task i>, ready:<task i>  (i = 1..T)
+-- KEYS[3+2T]  optional: events stream (given = events on: "enqueued" per job)
 --
 -- ARGV[1]  now_ms, or '' to use the server clock
 -- ARGV[2]  wake channel (published to when an idle worker may have work)
@@ -24,6 +25,7 @@ local now = now_ms(ARGV[1])
 local channel = ARGV[2]
 local ntasks = tonumber(ARGV[3])
 local first = 4 + ntasks
+local events = KEYS[3 + 2 * ntasks]
 local out = {now}
 local wake = false
 
@@ -74,6 +76,7 @@ for k, id in ipairs(ids) do
       wake = wake or ready_was_empty[ti]
     end
     out[k + 1] = 1
+    emit_event(events, 'enqueued', id, {t = ARGV[3 + ti], a = 0}, now, {'due', due})
   end
 end
 call_chunked('HSET', {jobs}, writes)

@@ -15,6 +15,9 @@
 -- KEYS[4], KEYS[5], KEYS[6]  succeeded, failed, cancelled indexes (score = finished ms)
 -- KEYS[7], KEYS[8]  schedules hash, pending schedules zset
 -- KEYS[8+2i-1], KEYS[8+2i]  scheduled:<task i>, ready:<task i>  (i = 1..T)
+-- KEYS[9+2T]  optional: events stream (given = events on: one event per
+--             applied outcome: succeeded, retrying, failed, cancelled,
+--             snoozed, released)
 --
 -- ARGV[1]  now_ms, or '' to use the server clock
 -- ARGV[2]  wake channel
@@ -59,6 +62,7 @@ for i = 1, ntasks do
   caps[i] = tonumber(ARGV[9 + 2 * i])
 end
 local first = 10 + 2 * ntasks
+local events = KEYS[9 + 2 * ntasks]
 
 local ids = {}
 for j = first, #ARGV, 6 do
@@ -177,6 +181,9 @@ for k, id in ipairs(ids) do
       terminal(id, st, 'cancelled', now, ARGV[j + 5])
     else
       apply(id, st, codes[k], tonumber(ARGV[j + 3]), ARGV[j + 4], ARGV[j + 5])
+      local code = codes[k]
+      local kind = code == 4 and 'snoozed' or code == 6 and 'released' or st.s
+      emit_event(events, kind, id, st, now, st.ft == nil and {'due', st.due} or nil)
       writes[#writes + 1] = id
       writes[#writes + 1] = cjson.encode(st)
     end
@@ -209,7 +216,7 @@ for _, e in ipairs(ended) do
     rec.a = nil
     if next >= 0 then
       local _, woke = create_tick_job(jobs, schedules, st.sc, rec, next,
-        KEYS[7 + 2 * i], KEYS[8 + 2 * i], now)
+        KEYS[7 + 2 * i], KEYS[8 + 2 * i], now, events)
       wake = wake or woke
       if not rec.a then  -- that tick fired before: plan.lua goes on from it
         redis.call('ZADD', pending, now, st.sc)

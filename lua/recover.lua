@@ -10,6 +10,7 @@
 -- KEYS[6]  gate key (a string with a TTL)
 -- KEYS[7], KEYS[8]  schedules hash, pending schedules zset
 -- KEYS[8+i]  ready:<task i>  (i = 1..T)
+-- KEYS[9+T]  optional: events stream (given = events on: "lost" per job)
 --
 -- ARGV[1]  now_ms, or '' to use the server clock
 -- ARGV[2]  gate_ms: the sweep runs only if no sweep ran in the last gate_ms
@@ -42,6 +43,7 @@ if gate_ms > 0 and not redis.call('SET', KEYS[6], '1', 'NX', 'PX', gate_ms) then
 end
 local limit = tonumber(ARGV[3])
 local ntasks = tonumber(ARGV[9])
+local events = KEYS[9 + ntasks]
 local ready_of = {}
 for i = 1, ntasks do
   ready_of[ARGV[9 + i]] = KEYS[8 + i]
@@ -83,6 +85,7 @@ for _, id in ipairs(expired) do
         requeued = requeued + 1
       end
       redis.call('HSET', jobs, id, cjson.encode(st))
+      emit_event(events, 'lost', id, st, now, {'s', st.s, 'w', tostring(st.w)})
     end
   end
 end

@@ -8,6 +8,7 @@
 -- KEYS[2]  schedules hash
 -- KEYS[3]  pending schedules zset
 -- KEYS[4], KEYS[5]  scheduled:<task>, ready:<task> of the schedule's task
+-- KEYS[6]  optional: events stream (given = events on: "enqueued")
 --
 -- ARGV[1]  now_ms, or '' to use the server clock
 -- ARGV[2]  wake channel
@@ -60,7 +61,7 @@ if st then
   rec.a = nil
 end
 
-local id = create_tick_job(jobs, schedules, sid, rec, now, KEYS[4], KEYS[5], now)
+local id = create_tick_job(jobs, schedules, sid, rec, now, KEYS[4], KEYS[5], now, KEYS[6])
 if not id then  -- a job of this very ms exists: it is the one that ran now
   return {now, 3, tick_job_id(sid, now)}
 end

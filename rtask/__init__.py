@@ -10,7 +10,7 @@ job = await add.enqueue(1, 2)
 assert await job.result(timeout=5) == 3
 """
 
-from . import backoff
+from . import backoff, middleware
 from ._admin import QueueStats, TaskStats, WorkerInfo
 from ._app import App
 from ._codec import Codec, JsonCodec, MsgpackCodec
@@ -21,6 +21,7 @@ from ._errors import (
     Cancel,
     CodecError,
     ConfigError,
+    EnqueueSkipped,
     InvalidInput,
     InvalidSchedule,
     JobFailed,
@@ -34,6 +35,7 @@ from ._errors import (
     Snooze,
     UnknownTask,
 )
+from ._events import Event
 from ._job import Job, JobInfo, JobStatus, SyncJob
 from ._protocol import Retention
 from ._schedule import Schedule, ScheduleInfo
@@ -52,6 +54,8 @@ __all__ = [
     "Codec",
     "CodecError",
     "ConfigError",
+    "EnqueueSkipped",
+    "Event",
     "InvalidInput",
     "InvalidSchedule",
     "Job",
@@ -84,4 +88,5 @@ __all__ = [
     "__version__",
     "backoff",
     "current_job",
+    "middleware",
 ]

@@ -233,7 +233,7 @@ def workers_plan(app: App, queues: Sequence[str] | None, live_s: float) -> Plan[
 
 def info_plan(app: App, job_id: str, queue: str) -> Plan[JobInfo]:
     """The record of job `job_id`, or `JobNotFound`."""
-    call = read_job(app.keys(queue), check_job_id(job_id))
+    call = read_job(app.keys(queue), check_job_id(job_id), app.now_ms())
     (raw,) = yield [call]
     assert isinstance(raw, RawJob)
     return JobInfo.from_raw(job_id, queue, raw)
@@ -245,7 +245,15 @@ def cancel_plan(
     """Cancel job `job_id`, its task read from its state first; `JobNotFound` if
     missing. Returns the record as read before the cancel, and cancel.lua's code."""
     info = yield from info_plan(app, job_id, queue)
-    call = cancel(app.keys(queue), job_id, task=info.task, reason=reason, retention=app.retention)
+    call = cancel(
+        app.keys(queue),
+        job_id,
+        task=info.task,
+        reason=reason,
+        retention=app.retention,
+        now_ms=app.now_ms(),
+        events=app.events_enabled,
+    )
     (result,) = yield [call]
     if result is CancelResult.NOT_FOUND:  # deleted between the two calls
         raise JobNotFound(f"no job {job_id!r} in queue {queue!r}")

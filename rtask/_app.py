@@ -6,7 +6,7 @@ import asyncio
 import os
 import time
 import weakref
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar, overload
 
 from ._admin import (
@@ -26,11 +26,20 @@ from ._codec import Codec, get_codec
 from ._errors import ConfigError, UnknownTask
 from ._job import Job, SyncJob
 from ._keys import QueueKeys, check_prefix, check_queue, queue_keys
+from ._middleware import Middleware, RateLimitLike, check_middleware
 from ._protocol import Retention
 from ._task import Task, remote_function
 
 if TYPE_CHECKING:
+    from ._events import Event
     from ._worker import Worker
+
+
+class FakeClock(Protocol):
+    """What an App needs of a fake clock (rtask.testing.FrozenClock)."""
+
+    def now_ms(self) -> int: ...
+
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -61,6 +70,8 @@ class App(ScheduleMethods):
         codec: str | Codec = "msgpack",
         max_payload_bytes: int = 1 << 20,
         retention: Retention | None = None,
+        middleware: Sequence[Middleware] | None = None,
+        events: bool = False,
     ) -> None:
         self.url = url
         self.prefix = check_prefix(prefix)
@@ -72,11 +83,29 @@ class App(ScheduleMethods):
         self.tasks: dict[str, Task[Any, Any]] = {}
         self.schedules = {}  # (queue, id) -> Schedule declared in code
         self.clock: Callable[[], float] = time.time
+        # Wraps every task's enqueue and execution (see rtask.middleware);
+        # fixed before tasks are registered.
+        self.middleware = check_middleware(middleware, "App")
+        # Lifecycle events in each queue's capped stream (see `events()`).
+        self.events_enabled = bool(events)
+        # Set by rtask.testing.frozen_clock: the time every script call uses.
+        self.fake_clock: FakeClock | None = None
         self._sync: SyncClient | None = None
         self._async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncClient] = (
             weakref.WeakKeyDictionary()
         )
         check_url(url)
+
+    def now_ms(self) -> int | None:
+        """The `now_ms` to pass to scripts: None (the Redis clock) unless a
+        fake clock is set (rtask.testing.frozen_clock)."""
+        clock = self.fake_clock
+        return None if clock is None else clock.now_ms()
+
+    def time(self) -> float:
+        """Seconds since the epoch: the fake clock's if set, else `clock()`."""
+        clock = self.fake_clock
+        return self.clock() if clock is None else clock.now_ms() / 1000
 
     @classmethod
     def from_env(cls, **kwargs: Any) -> App:
@@ -104,6 +133,8 @@ class App(ScheduleMethods):
         backoff: BackoffLike | None = None,
         blocking: bool | None = None,
         priority: int = 0,
+        rate_limit: RateLimitLike | None = None,
+        middleware: Sequence[Middleware] | None = None,
     ) -> _TaskDecorator: ...
 
     def task(
@@ -118,8 +149,17 @@ class App(ScheduleMethods):
         backoff: BackoffLike | None = None,
         blocking: bool | None = None,
         priority: int = 0,
+        rate_limit: RateLimitLike | None = None,
+        middleware: Sequence[Middleware] | None = None,
     ) -> Any:
-        """Register a function as a task: `@app.task` or `@app.task(name=…, queue=…)`."""
+        """Register a function as a task: `@app.task` or `@app.task(name=…, queue=…)`.
+
+        `rate_limit` ("100/s", "10/m", "5/2s" or (count, seconds)) caps how
+        many jobs of the task start per period across every worker; it is
+        checked when jobs are claimed, so a limited job waits in its queue
+        and never uses an attempt. `middleware` wraps this task's enqueue
+        and runs, inside the App's middleware.
+        """
         options: dict[str, Any] = {
             "name": name,
             "queue": queue,
@@ -129,6 +169,8 @@ class App(ScheduleMethods):
             "backoff": backoff,
             "blocking": blocking,
             "priority": priority,
+            "rate_limit": rate_limit,
+            "middleware": middleware,
         }
         if fn is None:
             return lambda f: self._register(Task(self, f, **options))
@@ -273,6 +315,29 @@ class App(ScheduleMethods):
 
         info = await drive_async(self.async_client(), info_plan(self, job_id, queue))
         return Job(self, job_id, queue, info.task, created=False)
+
+    def events(
+        self, queue: str = "default", *, since: str = "0", follow: bool = False
+    ) -> AsyncIterator[Event]:
+        """Lifecycle events of `queue` (written when the workers' and
+        producers' App has `events=True`), oldest first, after the stream id
+        `since` ("0": the oldest kept; "$": only new ones). With `follow`,
+        waits for new events until you stop iterating:
+
+            async for event in app.events("emails", follow=True):
+                print(event.kind, event.job_id)
+        """
+        from ._events import read_events
+
+        return read_events(self, queue, since=since, follow=follow)
+
+    def events_sync(
+        self, queue: str = "default", *, since: str = "0", follow: bool = False
+    ) -> Iterator[Event]:
+        """`events` for sync code."""
+        from ._events import read_events_sync
+
+        return read_events_sync(self, queue, since=since, follow=follow)
 
     def job_sync(self, job_id: str, queue: str = "default") -> SyncJob[Any]:
         """`job` for sync code: a `SyncJob`, or `JobNotFound`."""

@@ -1,4 +1,5 @@
-"""Operator commands: `rtask stats`, `rtask workers`, `rtask jobs show|cancel`.
+"""Operator commands: `rtask stats`, `rtask workers`, `rtask jobs show|cancel`,
+`rtask events`.
 
 Human output is aligned plain-text tables; `--json` prints JSON. An error
 rtask raises (unknown job, bad queue name, Redis unreachable) prints one line
@@ -19,6 +20,7 @@ import click
 
 from ._admin import QueueStats, WorkerInfo, cancel_plan, drive_sync, info_plan
 from ._errors import RtaskError
+from ._events import Event
 from ._job import JobInfo
 from ._protocol import CancelResult
 
@@ -215,6 +217,9 @@ def job_text(info: JobInfo) -> str:
         ("attempt", f"{info.attempt}/{info.max_attempts}"),
         ("priority", info.priority),
         ("tags", ",".join(info.tags) or None),
+        ("labels", ",".join(f"{k}={v}" for k, v in info.labels.items()) or None),
+        ("metadata", json.dumps(info.metadata) if info.metadata else None),
+        ("progress", None if info.progress is None else json.dumps(info.progress)),
         ("worker", info.worker),
         ("created", info.created_at),
         ("scheduled", info.scheduled_at),
@@ -227,7 +232,14 @@ def job_text(info: JobInfo) -> str:
     if info.errors:
         rows = [_error_row(e) for e in info.errors]
         lines += ["", table(["ATTEMPT", "AT", "TYPE", "MESSAGE"], rows)]
+    if info.log:
+        rows = [[_ms_time(e.get("at")), str(e.get("msg", ""))] for e in info.log]
+        lines += ["", table(["LOGGED", "MESSAGE"], rows)]
     return "\n".join(lines)
+
+
+def _ms_time(ms: Any) -> datetime | None:
+    return None if ms is None else datetime.fromtimestamp(int(ms) / 1000, UTC)
 
 
 @click.group()
@@ -274,4 +286,37 @@ def cancel_job(app_spec: str, job_id: str, queue: str, reason: str) -> None:
         sys.exit(EXIT_ERROR)
 
 
-COMMANDS = (stats, workers, jobs)
+# ---------------------------------------------------------------- events
+
+
+def event_line(event: Event) -> str:
+    """One line of `rtask events`."""
+    extra = " ".join(f"{k}={v}" for k, v in sorted(event.fields.items()))
+    at = event.at.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    head = f"{event.id}  {at}  {event.queue}  {event.kind:<9}  {event.job_id}  {event.task}"
+    return f"{head}  attempt={event.attempt}" + (f"  {extra}" if extra else "")
+
+
+def event_json(event: Event) -> dict[str, Any]:
+    doc = dataclasses.asdict(event)
+    doc["at"] = event.at.isoformat()
+    return doc
+
+
+@click.command()
+@click.argument("app_spec", metavar="MODULE:APP")
+@click.option("--queue", default="default", show_default=True)
+@click.option("--since", default="0", help="Stream id to start after ('0': oldest kept).")
+@click.option("--follow", "-f", is_flag=True, help="Keep waiting for new events (Ctrl-C stops).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+def events(app_spec: str, queue: str, since: str, follow: bool, as_json: bool) -> None:
+    """Lifecycle events of a queue, oldest first (needs App(events=True))."""
+    with _operating(app_spec) as app:
+        try:
+            for event in app.events_sync(queue, since=since, follow=follow):
+                click.echo(json.dumps(event_json(event)) if as_json else event_line(event))
+        except KeyboardInterrupt:
+            pass
+
+
+COMMANDS = (stats, workers, jobs, events)

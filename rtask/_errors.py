@@ -10,6 +10,7 @@ RtaskError
 ├── ResultTimeout          job.result(timeout=...) ran out of time (also a TimeoutError)
 ├── JobFailed              job.result() of a job that failed or was cancelled
 ├── BackendError           Redis could not be reached or answered with an error
+├── EnqueueSkipped         a middleware's on_enqueue chose not to store the job
 └── JobOutcome             raised by task code to choose the outcome of a run
     ├── Retry              run again (after `delay`), counts an attempt
     ├── Snooze             run again after `delay`, gives the attempt back
@@ -77,6 +78,11 @@ class JobFailed(RtaskError):
 
 class BackendError(RtaskError):
     """Redis could not be reached, or answered with an error."""
+
+
+class EnqueueSkipped(RtaskError):
+    """Raised by a middleware's `on_enqueue` to skip a job: nothing is stored,
+    and the caller of `enqueue` gets this error."""
 
 
 class JobOutcome(RtaskError):

@@ -6,14 +6,14 @@ import asyncio
 import itertools
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from ._codec import decode
 from ._errors import JobFailed, JobNotFound, ResultTimeout
-from ._protocol import CancelResult, RawJob, cancel, read_job
+from ._protocol import Call, CancelResult, RawJob, cancel, read_job
 
 if TYPE_CHECKING:
     from ._app import App
@@ -79,6 +79,12 @@ class JobInfo:
     scheduled_at: datetime | None
     started_at: datetime | None
     finished_at: datetime | None
+    labels: dict[str, str] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    # The last value the task reported with set_progress (None: none yet),
+    # and its job log: [{"at": ms, "msg": text}, ...], oldest first.
+    progress: Any = None
+    log: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
     def from_raw(cls, job_id: str, queue: str, raw: RawJob) -> JobInfo:
@@ -104,6 +110,10 @@ class JobInfo:
             scheduled_at=_dt(st.get("due")),
             started_at=_dt(st.get("st")),
             finished_at=_dt(st.get("ft")),
+            labels=dict(st.get("lb") or {}),
+            metadata=dict(st.get("md") or {}),
+            progress=raw.progress,
+            log=list(raw.log or []),
         )
 
     def outcome(self) -> Any:
@@ -116,6 +126,18 @@ class JobInfo:
             status=self.status.value,
             errors=self.errors,
         )
+
+
+def _cancel_call(app: App, queue: str, job_id: str, task: str, reason: str) -> Call[CancelResult]:
+    return cancel(
+        app.keys(queue),
+        job_id,
+        task=task,
+        reason=reason,
+        retention=app.retention,
+        now_ms=app.now_ms(),
+        events=app.events_enabled,
+    )
 
 
 def _cancelled(result: CancelResult, job_id: str) -> bool:
@@ -141,7 +163,8 @@ class Job(Generic[R]):
 
     async def info(self) -> JobInfo:
         """The job's record now."""
-        raw = await self.app.async_client().run(read_job(self.app.keys(self.queue), self.id))
+        call = read_job(self.app.keys(self.queue), self.id, self.app.now_ms())
+        raw = await self.app.async_client().run(call)
         return JobInfo.from_raw(self.id, self.queue, raw)
 
     async def result(self, timeout: float | None = None) -> R:
@@ -160,8 +183,7 @@ class Job(Generic[R]):
 
     async def cancel(self, reason: str = "cancelled") -> bool:
         """Cancel the job; False if it had already finished."""
-        keys = self.app.keys(self.queue)
-        call = cancel(keys, self.id, task=self.task, reason=reason, retention=self.app.retention)
+        call = _cancel_call(self.app, self.queue, self.id, self.task, reason)
         return _cancelled(await self.app.async_client().run(call), self.id)
 
 
@@ -177,7 +199,8 @@ class SyncJob(Generic[R]):
 
     def info(self) -> JobInfo:
         """The job's record now."""
-        raw = self.app.sync_client().run(read_job(self.app.keys(self.queue), self.id))
+        call = read_job(self.app.keys(self.queue), self.id, self.app.now_ms())
+        raw = self.app.sync_client().run(call)
         return JobInfo.from_raw(self.id, self.queue, raw)
 
     def result(self, timeout: float | None = None) -> R:
@@ -196,6 +219,5 @@ class SyncJob(Generic[R]):
 
     def cancel(self, reason: str = "cancelled") -> bool:
         """Cancel the job; False if it had already finished."""
-        keys = self.app.keys(self.queue)
-        call = cancel(keys, self.id, task=self.task, reason=reason, retention=self.app.retention)
+        call = _cancel_call(self.app, self.queue, self.id, self.task, reason)
         return _cancelled(self.app.sync_client().run(call), self.id)

@@ -7,7 +7,7 @@ Each stage has the name of its Lua file: `enqueue`, `claim`, `finish`,
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any, Generic, TypeVar
@@ -65,9 +65,19 @@ class NewJob:
 
 
 def state_body(
-    *, task: str, max_attempts: int, priority: int, timeout_ms: int, tags: Sequence[str]
+    *,
+    task: str,
+    max_attempts: int,
+    priority: int,
+    timeout_ms: int,
+    tags: Sequence[str],
+    labels: dict[str, str] | None = None,
+    metadata: dict[str, Any] | None = None,
 ) -> bytes:
-    """The state JSON of a new job without "{" (enqueue.lua adds "ct" and "due")."""
+    """The state JSON of a new job without "{" (enqueue.lua adds "ct" and "due").
+
+    Labels ("lb") and metadata ("md") are written only when not empty.
+    """
     state: dict[str, Any] = {
         "t": task,
         "s": "scheduled",
@@ -79,6 +89,10 @@ def state_body(
     }
     if tags:
         state["tg"] = list(tags)
+    if labels:
+        state["lb"] = labels
+    if metadata:
+        state["md"] = metadata
     return orjson.dumps(state)[1:]
 
 
@@ -93,9 +107,9 @@ def _decode_enqueue(reply: list[Any]) -> EnqueueReply:
 
 
 def enqueue(
-    keys: QueueKeys, jobs: Sequence[NewJob], now_ms: int | None = None
+    keys: QueueKeys, jobs: Sequence[NewJob], now_ms: int | None = None, *, events: bool = False
 ) -> Call[EnqueueReply]:
-    """Store `jobs` (all of one queue) in one call."""
+    """Store `jobs` (all of one queue) in one call (`events`: write "enqueued" events)."""
     task_index: dict[str, int] = {}
     for job in jobs:
         task_index.setdefault(job.task, len(task_index) + 1)
@@ -108,6 +122,8 @@ def enqueue(
     for task in task_index:
         script_keys += (keys.scheduled(task), keys.ready(task))
         args.append(task)
+    if events:
+        script_keys.append(keys.events)
     for job in jobs:
         args += (job.id, task_index[job.task], job.delay_ms, job.priority, job.body, job.payload)
     return Call(script("enqueue"), script_keys, args, _decode_enqueue)
@@ -176,8 +192,14 @@ def claim(
     rotation: int = 0,
     promote_limit: int = 1000,
     now_ms: int | None = None,
+    rates: Mapping[str, tuple[int, int]] | None = None,
+    events: bool = False,
 ) -> Call[ClaimReply]:
-    """Claim up to `n` jobs of `tasks` ((name, cap) pairs; cap 0 = none) for `worker`."""
+    """Claim up to `n` jobs of `tasks` ((name, cap) pairs; cap 0 = none) for `worker`.
+
+    `rates` maps a task to its rate limit (at most `limit` claims per
+    `period_ms`, across every worker); `events` writes a "started" event per job.
+    """
     script_keys: list[str | bytes] = [keys.jobs, keys.running, keys.active]
     args: list[str | bytes | int | float] = [
         _now_arg(now_ms),
@@ -191,7 +213,16 @@ def claim(
     for name, cap in tasks:
         script_keys += (keys.scheduled(name), keys.ready(name))
         args += (name, cap)
+    for name, _ in tasks:
+        limit, period_ms = (rates or _NO_RATES).get(name, (0, 0))
+        script_keys.append(keys.rate(name))
+        args += (limit, period_ms)
+    if events:
+        script_keys.append(keys.events)
     return Call(script("claim"), script_keys, args, _claim_decoder(queue), idempotent=False)
+
+
+_NO_RATES: dict[str, tuple[int, int]] = {}
 
 
 # ---------------------------------------------------------------- finish
@@ -279,6 +310,7 @@ def finish(
     tasks: Sequence[tuple[str, int]],
     retention: Retention,
     now_ms: int | None = None,
+    events: bool = False,
 ) -> Call[FinishReply]:
     """Report `outcomes` of jobs of `tasks` ((name, cap) pairs) in one call."""
     script_keys: list[str | bytes] = [
@@ -297,6 +329,8 @@ def finish(
     for name, cap in tasks:
         script_keys += (keys.scheduled(name), keys.ready(name))
         args += (name, cap)
+    if events:
+        script_keys.append(keys.events)
     for o in outcomes:
         args += (o.id, o.token, int(o.code), o.delay_ms, o.blob, "" if o.next is None else o.next)
     return Call(script("finish"), script_keys, args, _decode_finish)
@@ -372,6 +406,7 @@ def recover(
     limit: int = 1000,
     retention: Retention = DEFAULT_RETENTION,
     now_ms: int | None = None,
+    events: bool = False,
 ) -> Call[RecoverReply]:
     """Retry or fail jobs of `tasks` whose lease expired; at most one sweep per `gate_ms`."""
     script_keys: list[str | bytes] = [
@@ -385,6 +420,8 @@ def recover(
         keys.pending_schedules,
     ]
     script_keys += [keys.ready(t) for t in tasks]
+    if events:
+        script_keys.append(keys.events)
     args: list[str | bytes | int | float] = [
         _now_arg(now_ms),
         gate_ms,
@@ -423,18 +460,22 @@ def cancel(
     reason: str,
     retention: Retention = DEFAULT_RETENTION,
     now_ms: int | None = None,
+    events: bool = False,
 ) -> Call[CancelResult]:
     """Cancel job `job_id` of `task`: at once if waiting, at its next heartbeat if running."""
+    script_keys = [
+        keys.jobs,
+        keys.cancelled,
+        keys.scheduled(task),
+        keys.ready(task),
+        keys.schedules,
+        keys.pending_schedules,
+    ]
+    if events:
+        script_keys.append(keys.events)
     return Call(
         script("cancel"),
-        [
-            keys.jobs,
-            keys.cancelled,
-            keys.scheduled(task),
-            keys.ready(task),
-            keys.schedules,
-            keys.pending_schedules,
-        ],
+        script_keys,
         [_now_arg(now_ms), job_id, task, reason, *retention.cancelled_args()],
         _decode_cancel,
     )
@@ -451,21 +492,25 @@ class RawJob:
     state: dict[str, Any] | None
     result: bytes | None
     errors: list[dict[str, Any]]
+    progress: Any = None
+    log: list[dict[str, Any]] | None = None
 
 
-def read_job(keys: QueueKeys, job_id: str) -> Call[RawJob]:
-    """Read a job's record and the server time."""
+def read_job(keys: QueueKeys, job_id: str, now_ms: int | None = None) -> Call[RawJob]:
+    """Read a job's record and the server time (or `now_ms`)."""
 
     def decode(reply: list[Any]) -> RawJob:
-        now, state, result, errors = reply
+        now, state, result, errors, progress, log = reply
         return RawJob(
             int(now),
             orjson.loads(state) if state else None,
             result,
             orjson.loads(errors) if errors else [],
+            orjson.loads(progress) if progress else None,
+            orjson.loads(log) if log else [],
         )
 
-    return Call(script("read"), [keys.jobs], [job_id], decode)
+    return Call(script("read"), [keys.jobs], [job_id, _now_arg(now_ms)], decode)
 
 
 def _str(value: bytes | str) -> str:

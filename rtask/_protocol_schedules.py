@@ -62,8 +62,10 @@ def schedule(
     *,
     upsert: bool,
     now_ms: int | None = None,
+    events: bool = False,
 ) -> Call[list[ScheduleResult]]:
-    """Add (`upsert=False`: only new ids) or upsert schedules of one queue."""
+    """Add (`upsert=False`: only new ids) or upsert schedules of one queue
+    (`events`: write "enqueued" events for the jobs created)."""
     task_keys, index = _task_keys(keys, [e.task for e in entries])
     args: list[str | bytes | int | float] = [
         _now_arg(now_ms),
@@ -75,9 +77,12 @@ def schedule(
     for e in entries:
         args += (e.id, index[e.task], e.priority, e.hash, e.definition, e.body, e.payload)
         args.append(e.first)
+    script_keys = [keys.jobs, keys.tasks, keys.schedules, keys.pending_schedules, *task_keys]
+    if events:
+        script_keys.append(keys.events)
     return Call(
         script("schedule"),
-        [keys.jobs, keys.tasks, keys.schedules, keys.pending_schedules, *task_keys],
+        script_keys,
         args,
         lambda reply: [ScheduleResult(c) for c in _codes(reply)],
     )
@@ -108,7 +113,11 @@ class PlanResult(IntEnum):
 
 
 def plan(
-    keys: QueueKeys, ticks: Sequence[PlannedTick], now_ms: int | None = None
+    keys: QueueKeys,
+    ticks: Sequence[PlannedTick],
+    now_ms: int | None = None,
+    *,
+    events: bool = False,
 ) -> Call[list[PlanResult]]:
     """Create the next job of each pending schedule of `ticks`, once."""
     task_keys, index = _task_keys(keys, [t.task for t in ticks])
@@ -121,9 +130,12 @@ def plan(
     for t in ticks:
         last = "" if t.last_tick is None else t.last_tick
         args += (t.id, index[t.task], t.version, last, t.next)
+    script_keys = [keys.jobs, keys.schedules, keys.pending_schedules, *task_keys]
+    if events:
+        script_keys.append(keys.events)
     return Call(
         script("plan"),
-        [keys.jobs, keys.schedules, keys.pending_schedules, *task_keys],
+        script_keys,
         args,
         lambda reply: [PlanResult(c) for c in _codes(reply)],
     )
@@ -142,18 +154,26 @@ class TriggerResult(IntEnum):
 
 
 def trigger(
-    keys: QueueKeys, schedule_id: str, *, task: str, now_ms: int | None = None
+    keys: QueueKeys,
+    schedule_id: str,
+    *,
+    task: str,
+    now_ms: int | None = None,
+    events: bool = False,
 ) -> Call[tuple[TriggerResult, str]]:
     """Run schedule `schedule_id` (of `task`) now; returns the code and the job id."""
+    script_keys: list[str | bytes] = [
+        keys.jobs,
+        keys.schedules,
+        keys.pending_schedules,
+        keys.scheduled(task),
+        keys.ready(task),
+    ]
+    if events:
+        script_keys.append(keys.events)
     return Call(
         script("trigger"),
-        [
-            keys.jobs,
-            keys.schedules,
-            keys.pending_schedules,
-            keys.scheduled(task),
-            keys.ready(task),
-        ],
+        script_keys,
         [_now_arg(now_ms), keys.wake_channel, schedule_id, task],
         lambda reply: (TriggerResult(int(reply[1])), _str(reply[2])),
     )
@@ -196,18 +216,22 @@ def unschedule(
     reason: str,
     retention: Retention = DEFAULT_RETENTION,
     now_ms: int | None = None,
+    events: bool = False,
 ) -> Call[StopReply]:
     """Stop schedule `schedule_id` (of `task`), cancelling its active job if asked."""
+    script_keys: list[str | bytes] = [
+        keys.jobs,
+        keys.schedules,
+        keys.pending_schedules,
+        keys.cancelled,
+        keys.scheduled(task),
+        keys.ready(task),
+    ]
+    if events:
+        script_keys.append(keys.events)
     return Call(
         script("unschedule"),
-        [
-            keys.jobs,
-            keys.schedules,
-            keys.pending_schedules,
-            keys.cancelled,
-            keys.scheduled(task),
-            keys.ready(task),
-        ],
+        script_keys,
         [
             _now_arg(now_ms),
             schedule_id,

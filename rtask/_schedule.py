@@ -79,6 +79,7 @@ class Schedule:
             max_attempts=self.max_attempts,
             timeout=self.timeout,
             tags=self.tags,
+            labels=self.labels,  # the schedule's labels are its jobs' labels
         )
         job = bound.build(self.args, self.kwargs, "template")
         definition = orjson.dumps(

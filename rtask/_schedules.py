@@ -40,7 +40,7 @@ def add_plan(
 ) -> Plan[list[ScheduleResult]]:
     """Store `schedules` (upsert by id, or only new ids), each with its first
     job; results in the order given."""
-    now = int(app.clock() * 1000)
+    now = int(app.time() * 1000)
     seen: set[tuple[str, str]] = set()
     by_queue: dict[str, list[int]] = {}
     entries = []
@@ -57,7 +57,13 @@ def add_plan(
         by_queue.setdefault(s.queue, []).append(i)
     queues = list(by_queue)
     calls = [
-        schedule(app.keys(q), [entries[i] for i in by_queue[q]], upsert=not if_not_exists)
+        schedule(
+            app.keys(q),
+            [entries[i] for i in by_queue[q]],
+            upsert=not if_not_exists,
+            now_ms=app.now_ms(),
+            events=app.events_enabled,
+        )
         for q in queues
     ]
     replies: list[list[ScheduleResult]] = yield calls
@@ -187,6 +193,8 @@ def stop_plan(
         cancel_active=cancel_active,
         reason=reason,
         retention=app.retention,
+        now_ms=app.now_ms(),
+        events=app.events_enabled,
     )
     (reply,) = yield [call]
     assert isinstance(reply, StopReply)
@@ -199,7 +207,14 @@ def trigger_plan(app: App, schedule_id: str, queue: str | None) -> Plan[tuple[st
     """Run a schedule now; returns (queue, task, job id) of the job that runs.
     A stopped schedule cannot be triggered (InvalidSchedule)."""
     info = yield from get_plan(app, schedule_id, queue)
-    (reply,) = yield [trigger(app.keys(info.queue), schedule_id, task=info.task)]
+    call = trigger(
+        app.keys(info.queue),
+        schedule_id,
+        task=info.task,
+        now_ms=app.now_ms(),
+        events=app.events_enabled,
+    )
+    (reply,) = yield [call]
     result, job_id = reply
     if result is TriggerResult.NOT_FOUND:
         raise ScheduleNotFound(f"no schedule {schedule_id!r} in queue {info.queue!r}")

@@ -62,6 +62,7 @@ SCRIPT_NAMES = (
     "read",
     "stats",
     "workers",
+    "progress",
 )
 
 

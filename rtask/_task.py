@@ -4,16 +4,27 @@ from __future__ import annotations
 
 import inspect
 import math
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Generic, NoReturn, ParamSpec, TypeVar
+
+import orjson
 
 from ._backoff import BackoffLike, to_backoff
 from ._codec import encode
 from ._errors import ConfigError, InvalidInput, PayloadTooLarge, RtaskError
 from ._job import Job, SyncJob, new_job_id
 from ._keys import QueueKeys, check_job_id, check_queue, check_task_name
+from ._middleware import (
+    EnqueueContext,
+    Middleware,
+    RateLimitLike,
+    check_middleware,
+    enqueue_hooks,
+    execute_hooks,
+    parse_rate_limit,
+)
 from ._protocol import Call, EnqueueReply, NewJob, enqueue, state_body
 
 if TYPE_CHECKING:
@@ -39,6 +50,8 @@ class EnqueueOptions:
     id: str | None = None
     max_attempts: int | None = None
     timeout_s: float | None = None
+    labels: Mapping[str, str] = field(default_factory=dict)
+    metadata: Mapping[str, Any] = field(default_factory=dict)
 
 
 def _check_int(what: str, value: int, low: int, high: int) -> int:
@@ -86,6 +99,8 @@ class Task(Generic[P, R]):
         backoff: BackoffLike | None = None,
         blocking: bool | None = None,
         priority: int = 0,
+        rate_limit: RateLimitLike | None = None,
+        middleware: Sequence[Middleware] | None = None,
     ) -> None:
         self.app = app
         self.fn = fn
@@ -107,6 +122,13 @@ class Task(Generic[P, R]):
         except InvalidInput as exc:
             raise ConfigError(f"task {self.name}: {exc}") from None
         self.backoff = to_backoff(backoff)
+        # (limit, period_ms): at most `limit` claims per period, fleet-wide (claim.lua)
+        self.rate_limit = parse_rate_limit(rate_limit, f"task {self.name}")
+        self.middleware = check_middleware(middleware, f"task {self.name}")
+        # The App's middleware wraps the task's; both lists are fixed from here.
+        chain = [*getattr(app, "middleware", ()), *self.middleware]
+        self.enqueue_hooks = enqueue_hooks(chain)
+        self.execute_hooks = execute_hooks(chain)
         self._default = BoundTask(self, EnqueueOptions())
 
     def __repr__(self) -> str:
@@ -125,9 +147,26 @@ class Task(Generic[P, R]):
         id: str | None = None,
         max_attempts: int | None = None,
         timeout: float | None = None,
+        labels: Mapping[str, str] | None = None,
+        metadata: Mapping[str, Any] | None = None,
     ) -> BoundTask[P, R]:
-        """The task with per-job options: `delay` seconds or `at` a time, and the rest."""
-        opts = EnqueueOptions(delay, at, priority, tuple(tags), id, max_attempts, timeout)
+        """The task with per-job options: `delay` seconds or `at` a time, and the rest.
+
+        `labels` (str -> str) and `metadata` (JSON values) are stored with the
+        job, visible in `job.info()` and to the task as `current_job().labels`
+        / `.metadata`.
+        """
+        opts = EnqueueOptions(
+            delay,
+            at,
+            priority,
+            tuple(tags),
+            id,
+            max_attempts,
+            timeout,
+            dict(labels or {}),
+            dict(metadata or {}),
+        )
         return BoundTask(self, opts)
 
     async def enqueue(self, *args: P.args, **kwargs: P.kwargs) -> Job[R]:
@@ -174,27 +213,36 @@ class BoundTask(Generic[P, R]):
         for tag in o.tags:
             if not isinstance(tag, str) or not tag:
                 raise InvalidInput(f"tags must be non-empty strings, got {tag!r}")
+        _check_labels(o.labels)
+        _check_metadata(o.metadata)
 
     def options(self, **changes: Any) -> BoundTask[P, R]:
         """These options with some changed (same keywords as `Task.options`)."""
-        renamed = {_OPTION_FIELDS.get(k, k): v for k, v in changes.items()}
-        if "tags" in renamed:
-            renamed["tags"] = tuple(renamed["tags"])
-        try:
-            return BoundTask(self.task, replace(self.opts, **renamed))
-        except TypeError as exc:
-            raise InvalidInput(f"unknown option: {exc}") from None
+        return BoundTask(self.task, renamed_options(self.opts, changes))
 
     def build(self, args: Sequence[Any], kwargs: dict[str, Any], job_id: str | None) -> NewJob:
-        """The job to store for these arguments (pure: no I/O)."""
+        """The job to store for these arguments (pure: no I/O); the task's
+        `on_enqueue` middleware runs first and may change all three."""
+        if self.task.enqueue_hooks:
+            bound, args, kwargs = self._hooked(args, kwargs)
+            return bound._build_one(bound._template(), args, kwargs, bound.opts.id)
         return self._build_one(self._template(), args, kwargs, job_id)
+
+    def _hooked(
+        self, args: Sequence[Any], kwargs: dict[str, Any]
+    ) -> tuple[BoundTask[P, R], Sequence[Any], dict[str, Any]]:
+        ctx = EnqueueContext(self.task, tuple(args), dict(kwargs), self.opts)
+        for hook in self.task.enqueue_hooks:
+            hook(ctx)
+        bound = self if ctx.options is self.opts else BoundTask(self.task, ctx.options)
+        return bound, ctx.args, ctx.kwargs
 
     def _template(self) -> tuple[int, int, bytes]:
         """(delay_ms, priority, state body): what every job of one call shares."""
         task, o, app = self.task, self.opts, self.task.app
         delay_s = o.delay_s or 0.0
         if o.at is not None:
-            delay_s = max(0.0, o.at.timestamp() - app.clock())
+            delay_s = max(0.0, o.at.timestamp() - app.time())
         timeout_s = o.timeout_s if o.timeout_s is not None else task.timeout_s
         priority = task.priority if o.priority is None else o.priority
         body = state_body(
@@ -203,6 +251,8 @@ class BoundTask(Generic[P, R]):
             priority=priority,
             timeout_ms=int((timeout_s or 0) * 1000),
             tags=o.tags,
+            labels=dict(o.labels),
+            metadata=dict(o.metadata),
         )
         return int(delay_s * 1000), priority, body
 
@@ -229,24 +279,30 @@ class BoundTask(Generic[P, R]):
         template = self._template()
         built = []
         for item in items:
+            args: Sequence[Any]
+            kwargs: dict[str, Any]
             if isinstance(item, dict):
-                built.append(self._build_one(template, (), item, None))
+                args, kwargs = (), item
             elif isinstance(item, list | tuple):
-                built.append(self._build_one(template, item, {}, None))
+                args, kwargs = item, {}
             else:
                 raise InvalidInput(f"enqueue_many items are tuples of args or dicts, not {item!r}")
+            if self.task.enqueue_hooks:  # each job's options may differ
+                built.append(self.build(args, kwargs, None))
+            else:
+                built.append(self._build_one(template, args, kwargs, None))
         return built
 
     async def enqueue(self, *args: P.args, **kwargs: P.kwargs) -> Job[R]:
         """Enqueue one job (async)."""
         job = self.build(args, kwargs, self.opts.id)
-        reply = await self.task.app.async_client().run(enqueue(self._keys(), [job]))
+        reply = await self.task.app.async_client().run(self._enqueue_call([job]))
         return Job(self.task.app, job.id, self.task.queue, self.task.name, reply.stored[0])
 
     def enqueue_sync(self, *args: P.args, **kwargs: P.kwargs) -> SyncJob[R]:
         """Enqueue one job (sync)."""
         job = self.build(args, kwargs, self.opts.id)
-        reply = self.task.app.sync_client().run(enqueue(self._keys(), [job]))
+        reply = self.task.app.sync_client().run(self._enqueue_call([job]))
         return SyncJob(self.task.app, job.id, self.task.queue, self.task.name, reply.stored[0])
 
     async def enqueue_many(self, items: Iterable[Sequence[Any] | dict[str, Any]]) -> list[Job[R]]:
@@ -272,11 +328,47 @@ class BoundTask(Generic[P, R]):
     def _keys(self) -> QueueKeys:
         return self.task.keys
 
+    def _enqueue_call(self, jobs: Sequence[NewJob]) -> Call[EnqueueReply]:
+        app = self.task.app
+        return enqueue(self._keys(), jobs, app.now_ms(), events=app.events_enabled)
+
     def _enqueue_calls(self, jobs: list[NewJob]) -> list[Call[EnqueueReply]]:
-        keys = self._keys()
         return [
-            enqueue(keys, jobs[i : i + ENQUEUE_CHUNK]) for i in range(0, len(jobs), ENQUEUE_CHUNK)
+            self._enqueue_call(jobs[i : i + ENQUEUE_CHUNK])
+            for i in range(0, len(jobs), ENQUEUE_CHUNK)
         ]
 
 
 _OPTION_FIELDS = {"delay": "delay_s", "timeout": "timeout_s"}
+
+
+def renamed_options(opts: EnqueueOptions, changes: Mapping[str, Any]) -> EnqueueOptions:
+    """`opts` with `changes` given as `Task.options` keywords (not checked yet)."""
+    renamed = {_OPTION_FIELDS.get(k, k): v for k, v in changes.items()}
+    if "tags" in renamed:
+        renamed["tags"] = tuple(renamed["tags"])
+    for name in ("labels", "metadata"):
+        if name in renamed:
+            renamed[name] = dict(renamed[name] or {})
+    try:
+        return replace(opts, **renamed)
+    except TypeError as exc:
+        raise InvalidInput(f"unknown option: {exc}") from None
+
+
+def _check_labels(labels: Mapping[str, str]) -> None:
+    for key, value in labels.items():
+        if not isinstance(key, str) or not isinstance(value, str) or not key:
+            raise InvalidInput(f"labels map non-empty strings to strings, got {key!r}: {value!r}")
+        if "\0" in key or "\0" in value:
+            raise InvalidInput(f"label {key!r} holds a NUL character")
+
+
+def _check_metadata(metadata: Mapping[str, Any]) -> None:
+    for key in metadata:
+        if not isinstance(key, str):
+            raise InvalidInput(f"metadata keys are strings, got {key!r}")
+    try:
+        orjson.dumps(dict(metadata))
+    except TypeError as exc:
+        raise InvalidInput(f"metadata must be JSON values: {exc}") from None

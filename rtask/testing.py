@@ -15,6 +15,9 @@
 - `assert_enqueued` / `assert_enqueued_async` check that jobs were enqueued
   (rexecutor's `assert_enqueued!`). They read the whole queue of the task with
   HSCAN over its jobs hash: meant for tests, never for production code.
+- `frozen_clock(app)` stops time for every script call of `app` (enqueue,
+  claim, finish, cancel, reads): `clock.advance(3600)` then `drain` runs what
+  became due (delays, backoffs), without sleeping.
 
 The matching and the failure message are pure functions of decoded records
 (`job_records`, `Expectation`, `check`); the Redis reading is a thin shell.
@@ -32,6 +35,7 @@ import orjson
 
 from ._codec import Codec, decode, encode
 from ._errors import CodecError, InvalidInput, RtaskError, map_redis_errors
+from ._fake_clock import FrozenClock, frozen_clock
 from ._job import JobInfo, JobStatus
 from ._protocol import RawJob
 from ._task import Task
@@ -43,18 +47,20 @@ __all__ = [
     "DrainResult",
     "EnqueuedJob",
     "Expectation",
+    "FrozenClock",
     "assert_enqueued",
     "assert_enqueued_async",
     "check",
     "drain",
     "drain_sync",
     "expectation",
+    "frozen_clock",
     "job_records",
 ]
 
 # Fields per HSCAN reply: a hint to Redis, not a limit.
 SCAN_COUNT = 1000
-_RESERVED = (":p", ":r", ":e")  # payload, result, errors (lua/README.md)
+_RESERVED = (":p", ":r", ":e", ":g", ":l")  # payload, result, errors, progress, log
 
 
 # ---------------------------------------------------------------- drain
@@ -475,7 +481,7 @@ def assert_enqueued(
     key = app.keys(expect.queue).jobs
     with map_redis_errors():
         fields = dict(redis.hscan_iter(key, count=SCAN_COUNT))
-        now_ms = _ms(redis.time())
+        now_ms = app.now_ms() or _ms(redis.time())
     return check(expect, job_records(expect.queue, fields, now_ms, task=expect.task))
 
 
@@ -512,5 +518,5 @@ async def assert_enqueued_async(
     key = app.keys(expect.queue).jobs
     with map_redis_errors():
         fields = {k: v async for k, v in redis.hscan_iter(key, count=SCAN_COUNT)}
-        now_ms = _ms(await redis.time())
+        now_ms = app.now_ms() or _ms(await redis.time())
     return check(expect, job_records(expect.queue, fields, now_ms, task=expect.task))

@@ -15,6 +15,7 @@ from typing import Any
 from .._codec import Codec, decode, encode
 from .._context import JobContext, _current
 from .._errors import Abort, Cancel, CodecError, Retry, Snooze
+from .._middleware import ExecuteContext, run_chain
 from .._protocol import ClaimedJob, Outcome, OutcomeCode, error_entry
 from .._task import Task
 
@@ -59,6 +60,20 @@ async def _call(
     return await asyncio.get_running_loop().run_in_executor(pool, call)
 
 
+async def _chain(
+    task: Task[Any, Any],
+    context: JobContext,
+    args: list[Any],
+    kwargs: dict[str, Any],
+    pool: Executor,
+) -> Any:
+    """The task's call inside its middleware (App's first, then the task's)."""
+    if not task.execute_hooks:
+        return await _call(task, args, kwargs, pool)
+    ctx = ExecuteContext(context, task, args, kwargs)
+    return await run_chain(task.execute_hooks, ctx, lambda: _call(task, ctx.args, ctx.kwargs, pool))
+
+
 async def execute(
     job: ClaimedJob,
     task: Task[Any, Any] | None,
@@ -86,10 +101,10 @@ async def execute(
     deadline = None
     try:
         if timeout_s is None:
-            value = await _call(task, args, kwargs, pool)
+            value = await _chain(task, context, args, kwargs, pool)
         else:
             async with asyncio.timeout(timeout_s) as deadline:
-                value = await _call(task, args, kwargs, pool)
+                value = await _chain(task, context, args, kwargs, pool)
     except TimeoutError as exc:
         if deadline is None or not deadline.expired():
             return _error(job, task, exc, worker)

@@ -8,6 +8,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from .._errors import BackendError, map_redis_errors
+from .._progress import Report, progress
 from .._protocol import batches
 from .._protocol import heartbeat as heartbeat_call
 from .._protocol import recover as recover_call
@@ -103,15 +104,25 @@ async def leave(worker: Worker, client: Any) -> None:
 
 async def _renew(worker: Worker, client: Any) -> None:
     lease_ms = int(worker.config.lease_s * 1000)
-    calls, owners = [], []
+    now_ms = worker.app.now_ms()
+    calls: list[Any] = []
+    owners: list[Any] = []  # the queue of each heartbeat call, None for a progress call
     for q in worker.queues:
+        # Progress and log lines buffered by running jobs ride along (best effort).
+        for reports in batches(_pending_reports(q)):
+            calls.append(progress(q.keys, reports, now_ms=now_ms))
+            owners.append(None)
         held = [(i, r.job.token) for i, r in q.running.items()]
         for part in batches(held) or [[]]:
-            calls.append(heartbeat_call(q.keys, worker=worker.id, lease_ms=lease_ms, held=part))
+            call = heartbeat_call(
+                q.keys, worker=worker.id, lease_ms=lease_ms, held=part, now_ms=now_ms
+            )
+            calls.append(call)
             owners.append(q)
     replies = await client.run_many(calls)
+    beats = [(q, r) for q, r in zip(owners, replies, strict=True) if q is not None]
     now = asyncio.get_running_loop().time()
-    for q, reply in zip(owners, replies, strict=True):
+    for q, reply in beats:
         q.last_heartbeat_ok = now
         for job_id in reply.lost:
             if (lost := q.running.get(job_id)) is not None:
@@ -120,6 +131,11 @@ async def _renew(worker: Worker, client: Any) -> None:
         for job_id in reply.cancelled:
             if (stopped := q.running.get(job_id)) is not None:
                 worker.stop_job(q, stopped, CANCELLED)
+
+
+def _pending_reports(q: Any) -> list[Report]:
+    taken = (run.context.reports.take() for run in q.running.values() if run.context.reports)
+    return [report for report in taken if report is not None]
 
 
 async def recover(worker: Worker, client: Any) -> None:
@@ -133,8 +149,16 @@ async def recover(worker: Worker, client: Any) -> None:
                 await discover_tasks(worker, client)
                 next_discovery = loop.time() + DISCOVER_EVERY_S
             retention = worker.app.retention
+            app = worker.app
             calls = [
-                recover_call(q.keys, tasks=q.task_names(), gate_ms=gate_ms, retention=retention)
+                recover_call(
+                    q.keys,
+                    tasks=q.task_names(),
+                    gate_ms=gate_ms,
+                    retention=retention,
+                    now_ms=app.now_ms(),
+                    events=app.events_enabled,
+                )
                 for q in worker.queues
             ]
             for q, reply in zip(worker.queues, await client.run_many(calls), strict=True):

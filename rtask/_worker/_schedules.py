@@ -27,21 +27,25 @@ if TYPE_CHECKING:
 log = logging.getLogger("rtask.worker")
 
 
-def server_now_ms(q: QueueState) -> int:
-    """Redis's clock as last seen on this queue (the local clock corrected)."""
-    return int(time.time() * 1000 + q.clock_offset_ms)
+def server_now_ms(worker: Worker, q: QueueState) -> int:
+    """The scripts' clock: the App's fake clock if set (tests), else Redis's
+    as last seen on this queue (the local clock corrected)."""
+    fake = worker.app.now_ms()
+    return fake if fake is not None else int(time.time() * 1000 + q.clock_offset_ms)
 
 
 async def declare(worker: Worker, client: Any) -> None:
     """Upsert the App's declared schedules of the worker's queues (by id:
     an unchanged declaration is left as it is)."""
-    now = int(worker.app.clock() * 1000)
+    now = int(worker.app.time() * 1000)
     for q in worker.queues:
         declared = [s for s in worker.app.schedules.values() if s.queue == q.name]
         if not declared:
             continue
         entries = [s.stored(now) for s in declared]
-        results = await client.run(schedule(q.keys, entries, upsert=True))
+        events = worker.app.events_enabled
+        call = schedule(q.keys, entries, upsert=True, now_ms=worker.app.now_ms(), events=events)
+        results = await client.run(call)
         for s, result in zip(declared, results, strict=True):
             if result is ScheduleResult.OTHER_TASK:
                 log.error(
@@ -67,9 +71,10 @@ async def timing_of(worker: Worker, client: Any, q: QueueState, job: ClaimedJob)
     return worker.timings.get(key)
 
 
-def is_missed(timing: Timing, job: ClaimedJob, q: QueueState) -> bool:
+def is_missed(worker: Worker, timing: Timing, job: ClaimedJob, q: QueueState) -> bool:
     """A first attempt whose tick was overtaken by the next one (`skip`)."""
-    return job.attempt == 1 and timing.is_missed(int(job.state["tk"]), server_now_ms(q))
+    now = server_now_ms(worker, q)
+    return job.attempt == 1 and timing.is_missed(int(job.state["tk"]), now)
 
 
 def missed(job: ClaimedJob, worker: str) -> Outcome:
@@ -85,12 +90,12 @@ def missed(job: ClaimedJob, worker: str) -> Outcome:
 
 
 def with_follow_up(
-    outcome: Outcome, timing: Timing | None, job: ClaimedJob, q: QueueState
+    worker: Worker, outcome: Outcome, timing: Timing | None, job: ClaimedJob, q: QueueState
 ) -> Outcome:
     """`outcome` carrying its schedule's next tick, for finish.lua."""
     if timing is None or outcome.code in (OutcomeCode.SNOOZED, OutcomeCode.RELEASED):
         return outcome
-    follow = timing.next_tick(int(job.state["tk"]), server_now_ms(q))
+    follow = timing.next_tick(int(job.state["tk"]), server_now_ms(worker, q))
     return dataclasses.replace(outcome, next=follow)
 
 
@@ -107,8 +112,9 @@ async def plan_pending(worker: Worker, client: Any, q: QueueState, ids: tuple[st
         timing = timing_from_dict(raw.definition["timing"])
         last = raw.record.get("lt")
         last_tick = None if last is None else int(last)
-        nxt = timing.next_tick(last_tick, reply.now_ms)
+        nxt = timing.next_tick(last_tick, worker.app.now_ms() or reply.now_ms)
         ticks.append(PlannedTick(raw.id, task, int(raw.record["v"]), last_tick, nxt))
     if ticks:
-        results = await client.run(plan(q.keys, ticks))
+        call = plan(q.keys, ticks, now_ms=worker.app.now_ms(), events=worker.app.events_enabled)
+        results = await client.run(call)
         worker.stats["schedules_planned"] += sum(r > 0 for r in results)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from .._context import JobContext
 from .._keys import QueueKeys
+from .._progress import Report
 from .._protocol import ClaimedJob, Outcome
 from .._timing import Timing
 
@@ -47,6 +48,10 @@ class QueueState:
     claiming: int = 0  # slots reserved by claims under way
     last_heartbeat_ok: float = 0.0
     clock_offset_ms: float = 0.0  # Redis's clock minus the local clock
+    # rate limits of its tasks: name -> (limit, period_ms), checked by claim.lua
+    rates: dict[str, tuple[int, int]] = field(default_factory=dict)
+    # progress/log reports of settled jobs, sent just before their outcomes
+    reports: list[Report] = field(default_factory=list)
 
     def task_names(self) -> list[str]:
         return [name for name, _ in self.tasks]

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._context import JobContext
 from .._errors import BackendError
+from .._progress import ReportBuffer, progress
 from .._protocol import (
     ClaimReply,
     FinishReply,
@@ -61,6 +62,12 @@ class Worker:
             )
             for q in config.queues
         ]
+        for q in self.queues:
+            q.rates = {
+                t.name: t.rate_limit
+                for t in app.tasks.values()
+                if t.queue == q.name and t.rate_limit is not None
+            }
         self._pool = ThreadPoolExecutor(1)  # replaced by run(): one pool per run
         self._event = asyncio.Event()
         self._stopping = False
@@ -270,12 +277,27 @@ class Worker:
         """The calls of the next round trip: every pending finish, then claims."""
         calls: list[Any] = []
         handlers: list[Any] = []
+        app = self.app
+        now_ms, events = app.now_ms(), app.events_enabled
         for q in self.queues:
+            if q.reports:  # before the outcomes: their lease tokens still match
+                reports, q.reports = q.reports, []
+                calls.append(progress(q.keys, reports, now_ms=now_ms))
+                handlers.append(self._on_reports(q, reports))
             if q.outcomes:
                 pending, q.outcomes = q.outcomes, []
                 for outcomes in batches(pending):
                     retention = self.app.retention
-                    calls.append(finish(q.keys, outcomes, tasks=q.tasks, retention=retention))
+                    calls.append(
+                        finish(
+                            q.keys,
+                            outcomes,
+                            tasks=q.tasks,
+                            retention=retention,
+                            now_ms=now_ms,
+                            events=events,
+                        )
+                    )
                     handlers.append(self._on_finish(q, list(outcomes)))
         reserved = self.in_flight() + sum(q.claiming for q in self.queues)
         free = 0 if self._stopping else self._capacity() - reserved
@@ -295,10 +317,20 @@ class Worker:
                     lease_ms=int(self.config.lease_s * 1000),
                     tasks=q.tasks,
                     rotation=q.rotation,
+                    now_ms=now_ms,
+                    rates=q.rates,
+                    events=events,
                 )
                 calls.append(call)
                 handlers.append(self._on_claim(q, share, q.wake_seq))
         return calls, handlers
+
+    def _on_reports(self, q: QueueState, reports: list[Any]) -> Any:
+        def handle(reply: list[int] | None) -> None:
+            if reply is None:
+                q.reports[:0] = reports  # not sent: they go with the outcomes' retry
+
+        return handle
 
     def _on_finish(self, q: QueueState, outcomes: list[Any]) -> Any:
         def handle(reply: FinishReply | None) -> None:
@@ -367,6 +399,9 @@ class Worker:
             job.max_attempts,
             job.token,
             tuple(job.state.get("tg") or ()),
+            labels=dict(job.state.get("lb") or {}),
+            metadata=dict(job.state.get("md") or {}),
+            reports=ReportBuffer(self.app, q.keys, job.id, job.token),
         )
         run = Running(job, context)
         q.running[job.id] = run
@@ -389,7 +424,7 @@ class Worker:
             if "sc" in job.state:  # a schedule's job
                 client = self.app.async_client()
                 run.timing = await _schedules.timing_of(self, client, q, job)
-            if run.timing is not None and _schedules.is_missed(run.timing, job, q):
+            if run.timing is not None and _schedules.is_missed(self, run.timing, job, q):
                 outcome = _schedules.missed(job, self.id)
             else:
                 outcome = await execute(
@@ -418,7 +453,11 @@ class Worker:
             outcome = released(run.job)
         q.running.pop(run.job.id, None)
         if outcome is not None and "sc" in run.job.state:
-            outcome = _schedules.with_follow_up(outcome, run.timing, run.job, q)
+            outcome = _schedules.with_follow_up(self, outcome, run.timing, run.job, q)
+        if outcome is not None and run.context.reports is not None:
+            report = run.context.reports.take()
+            if report is not None:
+                q.reports.append(report)
         if outcome is not None:
             if not any(q.outcomes for q in self.queues):
                 self._first_outcome_at = asyncio.get_running_loop().time()

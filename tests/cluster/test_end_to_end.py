@@ -157,3 +157,43 @@ def test_sync_producer_on_the_cluster(
         assert jobs[0].cancel() is False  # finished already
     finally:
         app.close()
+
+
+def test_events_rate_limit_and_progress_on_three_nodes(
+    cluster_url: str, spread_queues: Callable[[], list[str]]
+) -> None:
+    """The optional keys (events stream, rate logs) and progress.lua stay in
+    each queue's slot: events, a rate limit and progress work on every node."""
+    queues = spread_queues()
+
+    async def body() -> None:
+        app = rtask.App(cluster_url, prefix=unique_prefix(), events=True)
+        tasks = []
+        for queue in queues:
+
+            @app.task(name=f"limited.{queue}", queue=queue, rate_limit="2/50ms")
+            async def limited(n: int) -> int:
+                rtask.current_job().log(f"n={n}")
+                await rtask.current_job().set_progress(n)
+                return n
+
+            tasks.append(limited)
+        try:
+            jobs = [job for t in tasks for job in await t.enqueue_many([(n,) for n in range(4)])]
+            async with background(app, queues=queues, concurrency=8):
+                for job in jobs:
+                    await job.result(timeout=RESULT_TIMEOUT)
+            for job in jobs:
+                info = await job.info()
+                assert (info.attempt, info.progress) == (1, info.result)
+                assert [e["msg"] for e in info.log] == [f"n={info.result}"]
+            for queue in queues:
+                events = [e async for e in app.events(queue)]
+                kinds = [e.kind for e in events]
+                assert sorted(kinds) == sorted(["enqueued", "started", "succeeded"] * 4)
+                starts = sorted(int(e.at.timestamp() * 1000) for e in events if e.kind == "started")
+                assert all(b - a >= 50 for a, b in zip(starts, starts[2:], strict=False))
+        finally:
+            await close(app)
+
+    run(body)

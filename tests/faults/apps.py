@@ -40,6 +40,7 @@ from redis.retry import Retry
 from rtask import App, current_job
 
 CAP = 3  # concurrency cap of the "capped" task
+RATE = (5, 0.5)  # rate limit of the "limited" task: 5 starts per 0.5 s
 BARRIER_TIMEOUT_S = 15.0
 
 
@@ -100,6 +101,12 @@ def build_app(url: str, prefix: str) -> App:
         await r.rpush(k("done"), "capped")
         return os.getpid()
 
+    @app.task(name="limited", rate_limit=RATE)
+    async def limited() -> int:
+        r = _recorder(url)
+        await r.rpush(k("ran"), entry())
+        return os.getpid()
+
     @app.task(name="free")
     async def free() -> int:
         r = _recorder(url)
@@ -135,16 +142,20 @@ def build_app(url: str, prefix: str) -> App:
             await asyncio.sleep(0.01)
         return os.getpid()
 
+    _schedule_tasks(app, url, prefix)
+    return app
+
+
+def _schedule_tasks(app: App, url: str, prefix: str) -> None:
     @app.task(name="ticker")
     async def ticker(seconds: float) -> None:
         """A schedule's task: records its run and how long it took."""
         r = _recorder(url)
-        await r.rpush(k("ran"), entry())
+        job = current_job()
+        await r.rpush(record_key(prefix, "ran"), f"{job.id} {os.getpid()} {job.attempt} {job.task}")
         start = int(time.time() * 1000)
         await asyncio.sleep(seconds)
-        await r.rpush(k("spans"), f"{current_job().id} {start} {int(time.time() * 1000)}")
-
-    return app
+        await r.rpush(record_key(prefix, "spans"), f"{job.id} {start} {int(time.time() * 1000)}")
 
 
 @cache

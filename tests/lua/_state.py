@@ -31,7 +31,7 @@ WAITING = frozenset({"scheduled", "retrying"})
 TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
 STATUSES = WAITING | TERMINAL | {"running"}
 STATE_FIELDS = frozenset({"ct", "due", "t", "s", "a", "m", "p", "c", "to"})
-SUFFIXES = (":p", ":r", ":e")
+SUFFIXES = (":p", ":r", ":e", ":g", ":l")
 # A schedule <sid> in the schedules hash: <sid> (record JSON), <sid>:d
 # (definition JSON), <sid>:b (job state body, not JSON on its own), <sid>:p.
 SCHEDULE_SUFFIXES = (":d", ":b", ":p")
@@ -55,7 +55,7 @@ def _glob_escape(text: str) -> str:
 
 
 def _hash_value(field: str, value: bytes) -> Any:
-    """Payloads and results stay bytes; state JSON, errors JSON and counters are decoded."""
+    """Payloads and results stay bytes; state, errors, progress and log JSON are decoded."""
     if field.endswith((":p", ":r")):
         return value
     return orjson.loads(value)
@@ -91,6 +91,11 @@ def dump_state(r: redis.Redis, prefix: str) -> dict[str, tuple[str, Any]]:
             content = {_text(m) for m in r.smembers(key)}
         elif kind == "list":
             content = list(r.lrange(key, 0, -1))
+        elif kind == "stream":
+            content = [
+                (_text(i), {_text(f): _text(v) for f, v in fields.items()})
+                for i, fields in r.xrange(key)
+            ]
         else:
             content = None
         out[key] = (kind, content)
@@ -125,6 +130,19 @@ class State:
 
     def string(self, key: str) -> str | None:
         return self._content(key, "string", None)
+
+    def events(self) -> list[dict[str, str]]:
+        """The entries of the queue's events stream (fields only), oldest first."""
+        return [fields for _, fields in self._content(self.keys.events, "stream", [])]
+
+    def rate_log(self, task: str = "t") -> dict[str, float]:
+        return self.zset(self.keys.rate(task))
+
+    def progress(self, job_id: str) -> Any:
+        return self.hash(self.keys.jobs).get(job_id + ":g")
+
+    def log(self, job_id: str) -> list[dict[str, Any]]:
+        return list(self.hash(self.keys.jobs).get(job_id + ":l", []))
 
     @property
     def key_names(self) -> set[str]:
@@ -207,10 +225,12 @@ def _expected_types(keys: QueueKeys, tasks: Sequence[str]) -> dict[str, str]:
         keys.recover_gate: "string",
         keys.schedules: "hash",
         keys.pending_schedules: "zset",
+        keys.events: "stream",
     }
     for task in tasks:
         types[keys.scheduled(task)] = "zset"
         types[keys.ready(task)] = "zset"
+        types[keys.rate(task)] = "zset"
     return types
 
 
@@ -446,9 +466,14 @@ def new_job(
 
 
 def enqueue(
-    client: SyncClient, keys: QueueKeys, jobs: Sequence[proto.NewJob], now: int = NOW
+    client: SyncClient,
+    keys: QueueKeys,
+    jobs: Sequence[proto.NewJob],
+    now: int = NOW,
+    *,
+    events: bool = False,
 ) -> proto.EnqueueReply:
-    return client.run(proto.enqueue(keys, jobs, now_ms=now))
+    return client.run(proto.enqueue(keys, jobs, now_ms=now, events=events))
 
 
 def claim(
@@ -462,6 +487,8 @@ def claim(
     lease_ms: int = LEASE_MS,
     rotation: int = 0,
     promote_limit: int = 1000,
+    rates: dict[str, tuple[int, int]] | None = None,
+    events: bool = False,
 ) -> proto.ClaimReply:
     call = proto.claim(
         keys,
@@ -473,6 +500,8 @@ def claim(
         rotation=rotation,
         promote_limit=promote_limit,
         now_ms=now,
+        rates=rates,
+        events=events,
     )
     return client.run(call)
 
@@ -485,8 +514,9 @@ def finish(
     tasks: Sequence[tuple[str, int]] = (("t", 0),),
     now: int = NOW,
     retention: proto.Retention = KEEP_ALL,
+    events: bool = False,
 ) -> list[proto.FinishResult]:
-    call = proto.finish(keys, outcomes, tasks=tasks, retention=retention, now_ms=now)
+    call = proto.finish(keys, outcomes, tasks=tasks, retention=retention, now_ms=now, events=events)
     return client.run(call).results
 
 
@@ -522,8 +552,10 @@ def recover(
     now: int,
     gate_ms: int = 0,
     limit: int = 1000,
+    events: bool = False,
 ) -> proto.RecoverReply:
-    return client.run(proto.recover(keys, tasks=tasks, gate_ms=gate_ms, limit=limit, now_ms=now))
+    call = proto.recover(keys, tasks=tasks, gate_ms=gate_ms, limit=limit, now_ms=now, events=events)
+    return client.run(call)
 
 
 def cancel(
@@ -534,8 +566,10 @@ def cancel(
     task: str = "t",
     now: int,
     reason: str = "no longer needed",
+    events: bool = False,
 ) -> proto.CancelResult:
-    return client.run(proto.cancel(keys, job_id, task=task, reason=reason, now_ms=now))
+    call = proto.cancel(keys, job_id, task=task, reason=reason, now_ms=now, events=events)
+    return client.run(call)
 
 
 def heartbeat(

@@ -333,3 +333,88 @@ def test_cancelled_running_job_keeps_its_slot(client: SyncClient, keys: QueueKey
     finish(client, keys, [outcome(j1, proto.OutcomeCode.SUCCEEDED)], now=NOW + 3)
     assert ids(claim(client, keys, 5, tasks=capped, now=NOW + 4)) == ["j2"]
     assert assert_invariants(client, keys, TASKS).active == {"t": 1}
+
+
+# ---------------------------------------------------------------- rate limits
+
+RATE = {"t": (3, 1000)}  # at most 3 claims of t in any 1,000 ms
+
+
+def test_rate_limit_holds_back_jobs_without_using_attempts(
+    client: SyncClient, keys: QueueKeys
+) -> None:
+    names = fill(client, keys, "t", 5)
+
+    first = claim(client, keys, 10, rates=RATE, now=NOW)
+    assert ids(first) == names[:3]
+    # the limited task still has ready jobs: claim again when the oldest claim leaves
+    assert first.next_due_ms == NOW + 1000
+    state = assert_invariants(client, keys, TASKS)
+    assert list(state.ready()) == names[3:]
+    assert all(state.job(n)["a"] == 0 for n in names[3:])  # never claimed: no attempt used
+    assert state.rate_log() == {f"{n}:1": NOW for n in names[:3]}
+
+    held = claim(client, keys, 10, rates=RATE, now=NOW + 999, worker="w2")
+    assert (ids(held), held.next_due_ms) == ([], NOW + 1000)
+    assert list(assert_invariants(client, keys, TASKS).ready()) == names[3:]
+
+    # the window slides: at NOW + 1000 the three claims of NOW have left it
+    later = claim(client, keys, 10, rates=RATE, now=NOW + 1000, worker="w2")
+    assert ids(later) == names[3:]
+    assert later.next_due_ms is None  # nothing left waiting
+    state = assert_invariants(client, keys, TASKS)
+    assert state.rate_log() == {f"{n}:1": NOW + 1000 for n in names[3:]}
+    assert all(state.job(n)["a"] == 1 for n in names)
+
+
+def test_rate_limit_window_slides_claim_by_claim(client: SyncClient, keys: QueueKeys) -> None:
+    names = fill(client, keys, "t", 6)
+
+    assert ids(claim(client, keys, 1, rates=RATE, now=NOW)) == names[:1]
+    assert ids(claim(client, keys, 1, rates=RATE, now=NOW + 300)) == names[1:2]
+    assert ids(claim(client, keys, 5, rates=RATE, now=NOW + 600)) == names[2:3]
+    reply = claim(client, keys, 5, rates=RATE, now=NOW + 900)
+    assert (ids(reply), reply.next_due_ms) == ([], NOW + 1000)
+    # one slot frees per old claim leaving the window
+    reply = claim(client, keys, 5, rates=RATE, now=NOW + 1000)
+    assert (ids(reply), reply.next_due_ms) == (names[3:4], NOW + 1300)
+    assert_invariants(client, keys, TASKS)
+
+
+def test_rate_limited_task_does_not_block_another(client: SyncClient, keys: QueueKeys) -> None:
+    t_names = fill(client, keys, "t", 5)
+    u_names = fill(client, keys, "u", 4)
+
+    reply = claim(client, keys, 10, tasks=BOTH, rates=RATE)
+
+    assert sorted(ids(reply)) == sorted(t_names[:3] + u_names)
+    assert reply.next_due_ms == NOW + 1000
+    state = assert_invariants(client, keys, TASKS)
+    assert state.active == {"t": 3, "u": 4}
+    assert state.rate_log("u") == {}  # no limit: no log
+
+
+def test_rate_limit_is_checked_after_promotion_and_with_the_cap(
+    client: SyncClient, keys: QueueKeys
+) -> None:
+    enqueue(client, keys, [new_job(f"s{i}", delay_ms=100) for i in range(4)])
+
+    reply = claim(client, keys, 10, tasks=[("t", 2)], rates=RATE, now=NOW + 100)
+
+    assert ids(reply) == ["s0", "s1"]  # the cap (2) is tighter than the rate (3)
+    # held back by the cap, not the rate: no reopen time from the rate limit
+    assert reply.next_due_ms is None
+    state = assert_invariants(client, keys, TASKS)
+    assert len(state.rate_log()) == 2
+
+
+def test_started_events(client: SyncClient, keys: QueueKeys) -> None:
+    enqueue(client, keys, [new_job("j1"), new_job("j2")])
+
+    claim(client, keys, 5, now=NOW + 5, worker="w9", events=True)
+
+    events = assert_invariants(client, keys, TASKS).events()
+    assert events == [
+        {"e": "started", "id": "j1", "t": "t", "a": "1", "at": str(NOW + 5), "w": "w9"},
+        {"e": "started", "id": "j2", "t": "t", "a": "1", "at": str(NOW + 5), "w": "w9"},
+    ]
