@@ -1,0 +1,118 @@
+"""Redis Sentinel: `redis+sentinel://` URLs reach the primary the sentinels
+name, and a worker follows a failover with every acknowledged job finished."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from pathlib import Path
+
+import pytest
+import redis
+
+from rtask import App, BackendError, ConfigError, JobStatus
+from tests._redis_server import RedisServer
+from tests.faults._harness import REPO, WorkerProcess
+from tests.scaleout._stream import run_stream
+from tests.scaleout._topology import SentinelSet
+from tests.scaleout.apps import build_app
+
+CONCURRENCY = 4
+
+
+def test_sync_and_async_clients_reach_the_primary(sentinel_set: SentinelSet, prefix: str) -> None:
+    app = App(sentinel_set.url, prefix=prefix)
+
+    @app.task(name="add")
+    async def add(x: int, y: int) -> int:
+        return x + y
+
+    job = add.enqueue_sync(1, 2)
+    assert job.info().status is JobStatus.QUEUED
+
+    async def scenario() -> int:
+        try:
+            await app.worker(["default"], concurrency=2).run(burst=True)
+            return await (await app.job(job.id)).result(timeout=5)
+        finally:
+            await app.aclose()
+
+    assert asyncio.run(scenario()) == 3
+    # the job lives on the primary and was replicated
+    with redis.Redis(port=sentinel_set.primary_port()) as r:
+        assert r.exists(app.keys("default").jobs)
+    app.close()
+
+
+def test_wait_replicas(sentinel_set: SentinelSet, prefix: str) -> None:
+    """wait_replicas=1 is met by the one replica; asking for 2 fails loudly."""
+    app = App(f"{sentinel_set.url}&wait_replicas=1", prefix=prefix)
+    noop = app.task(name="noop")(lambda: None)
+    assert noop.enqueue_sync().info().status is JobStatus.QUEUED
+    app.close()
+
+    strict = App(f"{sentinel_set.url}&wait_replicas=2&wait_timeout_ms=50", prefix=prefix)
+    strict_noop = strict.task(name="noop")(lambda: None)
+    with pytest.raises(BackendError, match="1 of 2 replicas"):
+        strict_noop.enqueue_sync()
+    strict.close()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis+sentinel://127.0.0.1:1/0",  # no service_name
+        "redis+sentinel://127.0.0.1/0?service_name=m",  # no port
+        "redis+sentinel://127.0.0.1:1/x?service_name=m",  # bad db
+        "redis+sentinel://127.0.0.1:1/0?service_name=m&wait_replicas=two",
+    ],
+)
+def test_bad_sentinel_urls(url: str) -> None:
+    with pytest.raises(ConfigError):
+        App(url)
+
+
+def test_worker_follows_a_failover(
+    sentinel_set: SentinelSet, record_server: RedisServer, prefix: str, tmp_path: Path
+) -> None:
+    """SIGKILL the primary mid-stream: the sentinels promote the replica, the
+    worker and the producer follow it, every acknowledged job succeeds."""
+    app = build_app(sentinel_set.url, prefix, record_server.url)
+    env = dict(
+        os.environ,
+        RTASK_TEST_URL=sentinel_set.url,
+        RTASK_TEST_PREFIX=prefix,
+        RTASK_TEST_RECORD_URL=record_server.url,
+        PYTHONUNBUFFERED="1",
+        PYTHONPATH=str(REPO),
+    )
+    worker = WorkerProcess(
+        ["worker", "tests.scaleout.apps:app", "--concurrency", str(CONCURRENCY),
+         "--prefetch", "0", "--lease", "3", "--grace", "1"],
+        env,
+        tmp_path / "worker.log",
+    )  # fmt: skip
+    old = sentinel_set.primary_port()
+    record = redis.Redis(port=record_server.port)
+    try:
+        report = run_stream(
+            [app.tasks["work"]],
+            record,
+            prefix,
+            kill=lambda: sentinel_set.server_on(old).kill(),
+            on_timeout=worker.output_tail,
+        )
+        print(f"\nsentinel failover: {report}")
+        assert sentinel_set.primary_port() != old
+        assert report.statuses == {JobStatus.SUCCEEDED: report.acked}
+        # only jobs the worker held when the primary died (running, or run
+        # with their outcome not yet written) can run twice
+        assert report.ran_twice <= 2 * CONCURRENCY, report
+        assert worker.alive
+        worker.send(signal.SIGTERM)
+        assert worker.wait_exit(20) == 0, worker.output_tail()
+    finally:
+        worker.kill_group()
+        record.close()
+        app.close()
