@@ -102,7 +102,7 @@ class SentinelURL:
         if self.failover_timeout_s < 0 or self.wait_replicas < 0 or self.wait_timeout_ms < 0:
             raise ConfigError(f"negative option in {shown!r}")
         # redis-py parses its own options (types of timeouts, flags …).
-        options = redis.connection.parse_url(f"redis://localhost/?{urlencode(query)}")
+        options = redis.connection.parse_url(f"redis://localhost/?{urlencode(query)}")  # type: ignore[no-untyped-call]
         options.pop("host", None)
         if self.tls:
             options["ssl"] = True
@@ -139,6 +139,10 @@ def _replies(calls: Sequence[Call[Any]], raw: list[Any], wait: int) -> list[Any]
     ]
 
 
+def _not_run(calls: Sequence[Call[Any]], replies: list[Any]) -> list[Call[Any]]:
+    return [call for call, reply in zip(calls, replies, strict=True) if reply is _NOT_RUN]
+
+
 class AsyncSentinelClient(AsyncClient):
     """Sends calls from async code to the primary the sentinels name; one per event loop."""
 
@@ -146,7 +150,7 @@ class AsyncSentinelClient(AsyncClient):
         self.url = url
         self._loaded = False
         self.config = SentinelURL(url)
-        self.sentinel = redis.asyncio.sentinel.Sentinel(
+        self.sentinel = redis.asyncio.sentinel.Sentinel(  # type: ignore[no-untyped-call]
             self.config.sentinels, sentinel_kwargs=self.config.sentinel_kwargs
         )
         self.redis = self.sentinel.master_for(
@@ -194,7 +198,7 @@ class AsyncSentinelClient(AsyncClient):
                 raise BackendError(f"{type(exc).__name__}: {exc}") from exc
         if any(reply is _NOT_RUN for reply in out):  # NOSCRIPT (a new primary): they did not run
             self._loaded = False
-            again = iter(await self.run_many([c for c, r in zip(calls, out, strict=True) if r is _NOT_RUN]))
+            again = iter(await self.run_many(_not_run(calls, out)))
             out = [next(again) if reply is _NOT_RUN else reply for reply in out]
         return out
 
@@ -216,10 +220,10 @@ class SyncSentinelClient(SyncClient):
         self.url = url
         self._loaded = False
         self.config = SentinelURL(url)
-        self.sentinel = redis.sentinel.Sentinel(
+        self.sentinel = redis.sentinel.Sentinel(  # type: ignore[no-untyped-call]
             self.config.sentinels, sentinel_kwargs=self.config.sentinel_kwargs
         )
-        self.redis = self.sentinel.master_for(
+        self.redis = self.sentinel.master_for(  # type: ignore[no-untyped-call]
             self.config.service_name,
             retry=redis.retry.Retry(redis.backoff.NoBackoff(), 0),
             **self.config.server_kwargs,
@@ -261,7 +265,7 @@ class SyncSentinelClient(SyncClient):
                 raise BackendError(f"{type(exc).__name__}: {exc}") from exc
         if any(reply is _NOT_RUN for reply in out):  # NOSCRIPT (a new primary): they did not run
             self._loaded = False
-            again = iter(self.run_many([c for c, r in zip(calls, out, strict=True) if r is _NOT_RUN]))
+            again = iter(self.run_many(_not_run(calls, out)))
             out = [next(again) if reply is _NOT_RUN else reply for reply in out]
         return out
 
@@ -271,6 +275,6 @@ class SyncSentinelClient(SyncClient):
             for call in calls:
                 _evalsha(pipe, call)
             if wait:
-                pipe.execute_command("WAIT", wait, self.config.wait_timeout_ms)
+                pipe.execute_command("WAIT", wait, self.config.wait_timeout_ms)  # type: ignore[no-untyped-call]
             raw = pipe.execute(raise_on_error=False)
         return _replies(calls, raw, wait)
