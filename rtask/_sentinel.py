@@ -150,8 +150,11 @@ class AsyncSentinelClient(AsyncClient):
         self.url = url
         self._loaded = False
         self.config = SentinelURL(url)
+        # a sentinel that does not answer is skipped at once (the others are asked)
+        no_retry = redis.asyncio.retry.Retry(redis.backoff.NoBackoff(), 0)
         self.sentinel = redis.asyncio.sentinel.Sentinel(  # type: ignore[no-untyped-call]
-            self.config.sentinels, sentinel_kwargs=self.config.sentinel_kwargs
+            self.config.sentinels,
+            sentinel_kwargs={**self.config.sentinel_kwargs, "retry": no_retry},
         )
         self.redis = self.sentinel.master_for(
             self.config.service_name,
@@ -220,8 +223,10 @@ class SyncSentinelClient(SyncClient):
         self.url = url
         self._loaded = False
         self.config = SentinelURL(url)
+        no_retry = redis.retry.Retry(redis.backoff.NoBackoff(), 0)
         self.sentinel = redis.sentinel.Sentinel(  # type: ignore[no-untyped-call]
-            self.config.sentinels, sentinel_kwargs=self.config.sentinel_kwargs
+            self.config.sentinels,
+            sentinel_kwargs={**self.config.sentinel_kwargs, "retry": no_retry},
         )
         self.redis = self.sentinel.master_for(  # type: ignore[no-untyped-call]
             self.config.service_name,
