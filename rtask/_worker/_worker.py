@@ -73,6 +73,7 @@ class Worker:
         self._batch_target = max(1, min(config.concurrency // 4, 50))
         self._executing = 0  # jobs started and not finished (<= concurrency)
         self._prefetched: deque[tuple[QueueState, Running]] = deque()  # waiting for a slot
+        self.started = False  # True once run() has read its queues from Redis
 
     def __repr__(self) -> str:
         return f"<Worker {self.id} queues={list(self.config.queues)}>"
@@ -142,6 +143,7 @@ class Worker:
         ]
         try:
             await _loops.discover_tasks(self, client)
+            self.started = True
             try:
                 await self._pump(client, burst)
             except asyncio.CancelledError:
@@ -161,6 +163,16 @@ class Worker:
     def closing(self) -> bool:
         """True once run() is ending: the side loops stop."""
         return self._closed.is_set()
+
+    @property
+    def stopping(self) -> bool:
+        """True once a graceful shutdown began (for the health probes)."""
+        return self._stopping
+
+    @property
+    def redis_failures(self) -> int:
+        """Consecutive failed round trips; 0 when the last one succeeded."""
+        return self._failures
 
     async def pause(self, seconds: float) -> bool:
         """Sleep `seconds` unless the worker closes first; False once it has closed."""
