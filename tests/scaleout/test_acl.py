@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import shlex
 import signal
@@ -16,7 +15,8 @@ import redis
 
 from rtask import App, BackendError, JobStatus
 from tests._redis_server import RedisServer
-from tests.faults._harness import REPO, WorkerProcess, wait_until
+from tests.faults._harness import REPO, wait_until
+from tests.scaleout._workers import start_worker
 from tests.scaleout.apps import build_app, ran_key
 
 README = REPO / "README.md"
@@ -68,19 +68,10 @@ def test_the_whole_flow_as_the_restricted_user(
     app = build_app(url, "rtask", record_server.url)  # the default prefix
     record = redis.Redis(port=record_server.port)
     record.delete(ran_key("rtask"))
-    env = dict(
-        os.environ,
-        RTASK_TEST_URL=url,
-        RTASK_TEST_PREFIX="rtask",
-        RTASK_TEST_RECORD_URL=record_server.url,
-        PYTHONUNBUFFERED="1",
-        PYTHONPATH=str(REPO),
-    )
-    worker = WorkerProcess(
-        ["--log-level", "DEBUG", "worker", "tests.scaleout.apps:app",
-         "--lease", "1.5", "--grace", "1"],
-        env,
-        tmp_path / "worker.log",
+    worker = start_worker(
+        url, "rtask", record_server.url, tmp_path / "worker.log",
+        "--lease", "1.5", "--grace", "1",
+        global_options=("--log-level", "DEBUG"),
     )  # fmt: skip
     work = app.tasks["work"]
     try:

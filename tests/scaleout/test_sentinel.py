@@ -4,7 +4,6 @@ name, and a worker follows a failover with every acknowledged job finished."""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 from pathlib import Path
 
@@ -13,9 +12,10 @@ import redis
 
 from rtask import App, BackendError, ConfigError, JobStatus
 from tests._redis_server import RedisServer
-from tests.faults._harness import REPO, WorkerProcess
+from tests.faults._harness import wait_until
 from tests.scaleout._stream import run_stream
-from tests.scaleout._topology import SentinelSet
+from tests.scaleout._topology import SERVICE, SentinelSet
+from tests.scaleout._workers import start_worker
 from tests.scaleout.apps import build_app
 
 CONCURRENCY = 4
@@ -59,6 +59,36 @@ def test_wait_replicas(sentinel_set: SentinelSet, prefix: str) -> None:
     strict.close()
 
 
+def test_clients_follow_a_demoted_primary(sentinel_set: SentinelSet, prefix: str) -> None:
+    """SENTINEL FAILOVER swaps the roles: the old primary, still up, answers
+    READONLY to the clients' open connections; they ask the sentinels again."""
+    app = App(sentinel_set.url, prefix=prefix)
+    noop = app.task(name="noop")(lambda: None)
+    before = noop.enqueue_sync()
+
+    async def enqueue() -> str:
+        return (await noop.enqueue()).id
+
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(enqueue())  # the async client's connections are open too
+        old = sentinel_set.primary_port()
+        with redis.Redis(port=sentinel_set.sentinels[0].port) as sentinel:
+            sentinel.execute_command("SENTINEL", "FAILOVER", SERVICE)
+        wait_until(lambda: sentinel_set.primary_port() != old, 30, "the failover")
+        with redis.Redis(port=old) as r:
+            wait_until(lambda: r.info("replication")["role"] == "slave", 30, "the demotion")
+        after_sync = noop.enqueue_sync()
+        after_async = loop.run_until_complete(enqueue())
+        with redis.Redis(port=sentinel_set.primary_port()) as r:
+            stored = r.hkeys(app.keys("default").jobs)
+        assert {before.id.encode(), after_sync.id.encode(), after_async.encode()} <= set(stored)
+        loop.run_until_complete(app.aclose())
+    finally:
+        loop.close()
+        app.close()
+
+
 @pytest.mark.parametrize(
     "url",
     [
@@ -79,19 +109,9 @@ def test_worker_follows_a_failover(
     """SIGKILL the primary mid-stream: the sentinels promote the replica, the
     worker and the producer follow it, every acknowledged job succeeds."""
     app = build_app(sentinel_set.url, prefix, record_server.url)
-    env = dict(
-        os.environ,
-        RTASK_TEST_URL=sentinel_set.url,
-        RTASK_TEST_PREFIX=prefix,
-        RTASK_TEST_RECORD_URL=record_server.url,
-        PYTHONUNBUFFERED="1",
-        PYTHONPATH=str(REPO),
-    )
-    worker = WorkerProcess(
-        ["worker", "tests.scaleout.apps:app", "--concurrency", str(CONCURRENCY),
-         "--prefetch", "0", "--lease", "3", "--grace", "1"],
-        env,
-        tmp_path / "worker.log",
+    worker = start_worker(
+        sentinel_set.url, prefix, record_server.url, tmp_path / "worker.log",
+        "--concurrency", str(CONCURRENCY), "--prefetch", "0", "--lease", "3", "--grace", "1",
     )  # fmt: skip
     old = sentinel_set.primary_port()
     record = redis.Redis(port=record_server.port)
