@@ -13,6 +13,7 @@ import pytest
 from rtask import App, BackendError, JobStatus
 from tests._redis_server import RedisServer, free_port
 from tests.scaleout._tls import Certs, make_ca
+from tests.scaleout._topology import SentinelSet
 
 
 @pytest.fixture(scope="module")
@@ -99,6 +100,24 @@ def test_the_server_refuses_a_client_without_certificate(
     with pytest.raises(BackendError):
         noop.enqueue_sync()
     app.close()
+
+
+def test_sentinel_over_tls_follows_a_failover(certs: Certs, tmp_path: Path, prefix: str) -> None:
+    """rediss+sentinel://: sentinels, servers and replication all on TLS."""
+    topology = SentinelSet(tmp_path / "sentinel", certs).start()
+    app = App(topology.url, prefix=prefix)
+    try:
+        noop = app.task(name="noop")(lambda: None)
+        before = noop.enqueue_sync()
+        old = topology.primary_port()
+        topology.server_on(old).kill()
+        after = noop.enqueue_sync()  # waits for the sentinels to promote the replica
+        assert topology.primary_port() != old
+        assert before.info().status is JobStatus.QUEUED  # it had been replicated
+        assert after.info().status is JobStatus.QUEUED
+    finally:
+        app.close()
+        topology.close()
 
 
 SECRET = "s3cr3t-Pa55"
