@@ -138,3 +138,30 @@ def test_configuration_errors_exit_with_the_config_code(
         assert worker.wait_exit(30) == EXIT_CONFIG, worker.output_tail()
     assert "rtask worker:" in worker.output()
     assert "Traceback" not in worker.output()
+
+
+def test_processes_share_the_health_port(
+    redis_url: str, record_server: RedisServer, prefix: str, tmp_path: Path
+) -> None:
+    """With --processes 2 each process binds the port (SO_REUSEPORT): the probes
+    answer, and SIGTERM still stops everything cleanly."""
+    port = free_port()
+    worker = start_worker(
+        redis_url, prefix, record_server.url, tmp_path / "worker.log",
+        "--processes", "2", "--health-port", str(port), "--health-host", "127.0.0.1",
+    )  # fmt: skip
+    try:
+        answers: set[str] = set()
+
+        def both_answered() -> bool:  # each probe reaches one process
+            body = status_is(port, "/ready", 200)
+            if body:
+                answers.add(body["worker"])
+            return len(answers) == 2
+
+        wait_until(both_answered, 30, "both processes ready", on_timeout=worker.output_tail)
+        worker.send(signal.SIGTERM)
+        assert worker.wait_exit(30) == 0, worker.output_tail()
+        assert "address already in use" not in worker.output().lower()
+    finally:
+        worker.kill_group()
