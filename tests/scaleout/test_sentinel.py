@@ -136,3 +136,27 @@ def test_worker_follows_a_failover(
         worker.kill_group()
         record.close()
         app.close()
+
+
+def test_resend_rules() -> None:
+    """Pure parts of the sentinel client: what is sent again, what WAIT means."""
+    import time
+
+    from rtask import _protocol as proto
+    from rtask._keys import queue_keys
+    from rtask._sentinel import _NOT_RUN, _replies, _unknown
+    from tests.lua._state import new_job
+
+    enqueue = proto.enqueue(queue_keys("p", "q"), [new_job("j")], now_ms=1)
+    claim = proto.claim(queue_keys("p", "q"), "q", worker="w", n=1, lease_ms=1000, tasks=[])
+    broken = redis.exceptions.ConnectionError("reset")
+    later = time.monotonic() + 60
+    assert _unknown(broken, [enqueue], later) is None  # idempotent: sent again
+    assert isinstance(_unknown(broken, [enqueue, claim], later), BackendError)
+    assert isinstance(_unknown(broken, [enqueue], time.monotonic() - 1), BackendError)
+
+    noscript = redis.exceptions.NoScriptError("NOSCRIPT")
+    assert _replies([enqueue], [noscript], 0) == [_NOT_RUN]
+    assert _replies([enqueue], [[1, 1], 1], 1)[0].stored == [True]
+    with pytest.raises(BackendError, match="only 0 of 1 replicas"):
+        _replies([enqueue], [[1, 1], 0], 1)
