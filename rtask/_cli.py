@@ -19,7 +19,9 @@ import click
 from ._app import DEFAULT_URL, App
 from ._cli_admin import COMMANDS as ADMIN_COMMANDS
 from ._cli_schedules import COMMANDS as SCHEDULE_COMMANDS
-from ._errors import RtaskError
+from ._errors import ConfigError, RtaskError
+from ._worker import Worker
+from ._worker._health import HealthConfig, serving, startup_checks
 
 log = logging.getLogger("rtask.cli")
 
@@ -36,6 +38,8 @@ def load_app(spec: str) -> App:
         sys.path.insert(0, os.getcwd())
     try:
         module = importlib.import_module(module_name)
+    except RtaskError:
+        raise  # e.g. a bad URL given to App(): a configuration error
     except ImportError as exc:
         raise click.UsageError(f"cannot import {module_name!r}: {exc}") from exc
     app = getattr(module, attr or "app", None)
@@ -67,6 +71,13 @@ def main(log_level: str) -> None:
 @click.option("--lease", default=30.0, show_default=True, help="Lease length, seconds.")
 @click.option("--grace", default=20.0, show_default=True, help="Shutdown grace period, seconds.")
 @click.option("--burst", is_flag=True, help="Exit once nothing is due (one process only).")
+@click.option(
+    "--health-port", type=int, default=None, help="Serve HTTP GET /live and /ready on this port."
+)
+@click.option(
+    "--health-host", default="0.0.0.0", show_default=True, help="Address of --health-port."
+)
+@click.option("--health-file", default=None, help="Touch this file after every heartbeat.")
 def worker(
     app_spec: str,
     queues: str,
@@ -76,14 +87,22 @@ def worker(
     lease: float,
     grace: float,
     burst: bool,
+    health_port: int | None,
+    health_host: str,
+    health_file: str | None,
 ) -> None:
-    """Run worker processes for MODULE:APP until SIGTERM/SIGINT."""
+    """Run worker processes for MODULE:APP until SIGTERM/SIGINT.
+
+    Exits with 0 after SIGTERM/SIGINT, with 2 on a configuration error (bad
+    app, URL, options, credentials Redis refuses): a supervisor should not
+    restart it then.
+    """
     if processes < 1:
         raise click.UsageError("--processes must be >= 1")
     if processes > 1:
         sys.exit(supervise(processes))
-    app = load_app(app_spec)
     try:
+        app = load_app(app_spec)
         w = app.worker(
             [q for q in queues.split(",") if q] or None,
             concurrency=concurrency,
@@ -91,16 +110,28 @@ def worker(
             lease_s=lease,
             grace_s=grace,
         )
+        health = HealthConfig(health_port, health_host, health_file)
     except RtaskError as exc:
         click.echo(f"rtask worker: {exc}", err=True)
         sys.exit(EXIT_CONFIG)
     log.info("worker %s serving %s", w.id, ",".join(w.config.queues))
-    asyncio.run(w.run(burst=burst))
+    try:
+        asyncio.run(_run_worker(w, health, burst))
+    except ConfigError as exc:  # refused credentials, a health port taken
+        click.echo(f"rtask worker: {exc}", err=True)
+        sys.exit(EXIT_CONFIG)
     log.info("worker %s stopped: %s", w.id, dict(w.stats))
     if any(t.is_alive() and not t.daemon for t in threading.enumerate()[1:]):
         # a sync task that ignored its timeout still holds a thread; its job was
         # handed back, so leaving without joining it loses nothing
         os._exit(0)
+
+
+async def _run_worker(w: Worker, health: HealthConfig, burst: bool) -> None:
+    """Check Redis, then run the worker with its health probes."""
+    await startup_checks(w.app.async_client())
+    async with serving(w, health):
+        await w.run(burst=burst)
 
 
 for _command in (*ADMIN_COMMANDS, *SCHEDULE_COMMANDS):

@@ -12,6 +12,10 @@ on every primary. redis-py's own resending is turned off there, so the rules
 below hold on a cluster too: a call refused by the cluster (CLUSTERDOWN,
 TRYAGAIN, a slot not covered yet) did not run and is sent again; after a
 broken connection only idempotent calls are.
+
+`redis+sentinel://sentinel:port[,…]/db?service_name=…` (`rediss+sentinel://`
+for TLS) sends calls to the primary the sentinels name, following a
+failover (see `_sentinel`).
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import asyncio
 import threading
 from collections.abc import Sequence
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import redis
 import redis.asyncio
@@ -78,20 +82,35 @@ def check_url(url: str) -> None:
 
         ClusterURL(url)
         return
+    if scheme in ("redis+sentinel", "rediss+sentinel"):
+        from ._sentinel import SentinelURL
+
+        SentinelURL(url)
+        return
     if scheme not in ("redis", "rediss", "unix", "memory"):
         raise ConfigError(
             f"unsupported URL scheme {scheme!r}: use redis://, rediss://, unix://, "
-            "redis+cluster://, rediss+cluster:// or memory://"
+            "redis+cluster://, rediss+cluster://, redis+sentinel://, rediss+sentinel:// "
+            "or memory://"
         )
 
 
+# Query options that hold a secret (redis-py's and rtask's own).
+_SECRET_OPTIONS = ("password", "sentinel_password", "ssl_password")
+
+
 def redact(url: str) -> str:
-    """The URL without its password, for logs and repr()."""
+    """The URL without its passwords (user info and query options), for logs and repr()."""
     parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return parts._replace(netloc=netloc).geturl()
+    if parts.password is not None:
+        userinfo, at, hosts = parts.netloc.rpartition("@")
+        user = userinfo.partition(":")[0]
+        parts = parts._replace(netloc=f"{user}:***{at}{hosts}")
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    if any(key in _SECRET_OPTIONS for key, _ in query):
+        hidden = [(key, "***" if key in _SECRET_OPTIONS else value) for key, value in query]
+        parts = parts._replace(query=urlencode(hidden, safe="*/"))
+    return parts.geturl()
 
 
 def _hiredis_packing(connection_class: type[Any]) -> type[Any]:
@@ -322,18 +341,26 @@ class SyncClient:
 
 
 def async_client(url: str) -> AsyncClient:
-    """The async client for `url` (a cluster client for a cluster URL)."""
+    """The async client for `url` (a cluster or sentinel client for such a URL)."""
     if is_cluster(url):
         from ._cluster import AsyncClusterClient
 
         return AsyncClusterClient(url)
+    from ._sentinel import AsyncSentinelClient, is_sentinel
+
+    if is_sentinel(url):
+        return AsyncSentinelClient(url)
     return AsyncClient(url)
 
 
 def sync_client(url: str) -> SyncClient:
-    """The sync client for `url` (a cluster client for a cluster URL)."""
+    """The sync client for `url` (a cluster or sentinel client for such a URL)."""
     if is_cluster(url):
         from ._cluster import SyncClusterClient
 
         return SyncClusterClient(url)
+    from ._sentinel import SyncSentinelClient, is_sentinel
+
+    if is_sentinel(url):
+        return SyncSentinelClient(url)
     return SyncClient(url)

@@ -10,10 +10,11 @@ slot not covered) did not run and is resent whatever it is.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections.abc import Sequence
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import redis
 import redis.asyncio
@@ -27,13 +28,11 @@ import redis.retry
 
 from ._client import (
     _CLUSTER_SCHEMES,
-    _TRIES,
     ASYNC_MAX_CONNECTIONS,
     AsyncClient,
     SyncClient,
     _decoded,
     _evalsha,
-    _give_up_unless_retryable,
     check_url,
     redact,
 )
@@ -48,7 +47,10 @@ class ClusterURL:
     """`redis+cluster://[user:password@]host:port[,host:port…]/[0][?options]`.
 
     Every listed node is a seed; the credentials and query options (TLS
-    settings, timeouts) apply to every node of the cluster.
+    settings, timeouts) apply to every node of the cluster, but rtask's own
+    `failover_timeout_s` (default 30): how long a call the cluster refuses,
+    or an idempotent call whose connection broke, keeps being resent while a
+    replica takes over.
     """
 
     def __init__(self, url: str) -> None:
@@ -56,7 +58,14 @@ class ClusterURL:
         self.scheme = _CLUSTER_SCHEMES[parts.scheme]
         userinfo, at, hosts = parts.netloc.rpartition("@")
         self._userinfo = userinfo + at
-        self._query = f"?{parts.query}" if parts.query else ""
+        query = parse_qsl(parts.query, keep_blank_values=True)
+        own = dict(query)
+        try:
+            self.failover_timeout_s = float(own.get("failover_timeout_s", 30))
+        except ValueError:
+            raise ConfigError(f"bad failover_timeout_s in {redact(url)!r}") from None
+        query = [(k, v) for k, v in query if k != "failover_timeout_s"]  # rtask's own option
+        self._query = f"?{urlencode(query)}" if query else ""
         self.nodes: list[tuple[str, int]] = []
         self._netlocs: list[str] = []
         for item in hosts.split(","):
@@ -89,9 +98,31 @@ _REFUSED = (
     redis.exceptions.TryAgainError,
     redis.exceptions.SlotNotCoveredError,
 )
-# The pause before sending a refused call again (redis-py itself waits 0.25 s
-# and refreshes the topology after CLUSTERDOWN).
-_REFUSED_PAUSE_S = 0.1
+# A broken connection or a timeout: the reply is unknown.
+_UNKNOWN = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+
+
+class _Patience:
+    """When to send a call again while the cluster fails over: pauses of
+    50 ms doubling to 1 s, until `timeout_s` after the first failure (redis-py
+    refreshes the topology before the next send)."""
+
+    def __init__(self, timeout_s: float) -> None:
+        self._deadline = time.monotonic() + timeout_s
+        self._pause_s = 0.05
+
+    def pause(self, exc: Exception) -> float:
+        """Seconds to wait before the next try; `BackendError` once out of time."""
+        if time.monotonic() >= self._deadline:
+            raise _cluster_error(exc) from exc
+        pause, self._pause_s = self._pause_s, min(self._pause_s * 2, 1.0)
+        return pause
+
+
+def _check_resend(exc: Exception, calls: Sequence[Call[Any]]) -> None:
+    """After a broken connection, only idempotent calls may be sent again."""
+    if not all(call.idempotent for call in calls):
+        raise _cluster_error(exc) from exc
 
 
 def _cluster_error(exc: Exception) -> BackendError:
@@ -106,7 +137,7 @@ def _cluster_reply(call: Call[Any], reply: Any) -> Any:
     the call did not run (NOSCRIPT, refused) or ran unknown and may run again."""
     if isinstance(reply, (redis.exceptions.NoScriptError, *_REFUSED)):
         return _RESEND
-    if isinstance(reply, redis.exceptions.ConnectionError):
+    if isinstance(reply, _UNKNOWN):
         if call.idempotent:
             return _RESEND
         raise BackendError(f"{type(reply).__name__}: {reply}") from reply
@@ -147,14 +178,13 @@ class AsyncClusterClient(AsyncClient):
 
     async def load_scripts(self) -> None:
         """Load every script on every primary (SCRIPT LOAD goes to all of them)."""
-        for attempt in range(1, _TRIES + 1):
+        patience = _Patience(self._seeds.failover_timeout_s)
+        while True:
             try:
                 await asyncio.gather(*(self.cluster.script_load(s.source) for s in all_scripts()))
                 break
-            except (*_REFUSED, redis.exceptions.ConnectionError) as exc:
-                if attempt == _TRIES:
-                    raise BackendError(f"loading the scripts failed: {exc}") from exc
-                await asyncio.sleep(_REFUSED_PAUSE_S)
+            except (*_REFUSED, *_UNKNOWN) as exc:  # SCRIPT LOAD is idempotent
+                await asyncio.sleep(patience.pause(exc))
             except (redis.exceptions.RedisError, redis.exceptions.RedisClusterException) as exc:
                 raise BackendError(f"loading the scripts failed: {exc}") from exc
         self._loaded = True
@@ -163,22 +193,24 @@ class AsyncClusterClient(AsyncClient):
         """Send one call to the node of its slot and decode its reply."""
         if not self._loaded:
             await self.load_scripts()
-        for attempt in range(1, _TRIES + 1):
+        patience = _Patience(self._seeds.failover_timeout_s)
+        for attempt in itertools.count(1):
             try:
                 async with self._slots:
                     reply = await _evalsha(self.cluster, call)
                 return call.decode(reply)
             except redis.exceptions.NoScriptError as exc:
-                # A failover or SCRIPT FLUSH emptied that node's cache: it did not run.
-                if attempt == _TRIES:
-                    raise _cluster_error(exc) from exc
+                # A failover or SCRIPT FLUSH emptied that node's cache: it did
+                # not run. Until the client knows the new primary, the load
+                # may go to the old one: pause as for a refused call.
+                if attempt > 1:
+                    await asyncio.sleep(patience.pause(exc))
                 await self.load_scripts()
-            except _REFUSED as exc:
-                if attempt == _TRIES:
-                    raise _cluster_error(exc) from exc
-                await asyncio.sleep(_REFUSED_PAUSE_S)
-            except redis.exceptions.ConnectionError as exc:
-                _give_up_unless_retryable(exc, [call], attempt)
+            except _REFUSED as exc:  # it did not run
+                await asyncio.sleep(patience.pause(exc))
+            except _UNKNOWN as exc:
+                _check_resend(exc, [call])
+                await asyncio.sleep(patience.pause(exc))
             except (redis.exceptions.RedisError, redis.exceptions.RedisClusterException) as exc:
                 raise BackendError(f"{call.script.name}.lua: {type(exc).__name__}: {exc}") from exc
         raise AssertionError("unreachable")
@@ -189,7 +221,8 @@ class AsyncClusterClient(AsyncClient):
             return [await self.run(calls[0])]
         if not self._loaded:
             await self.load_scripts()
-        for attempt in range(1, _TRIES + 1):
+        patience = _Patience(self._seeds.failover_timeout_s)
+        while True:
             try:
                 async with self._slots, self.cluster.pipeline(transaction=False) as pipe:
                     for call in calls:
@@ -197,11 +230,10 @@ class AsyncClusterClient(AsyncClient):
                     replies = await pipe.execute(raise_on_error=False)
                 break
             except _REFUSED as exc:  # raised before anything was sent
-                if attempt == _TRIES:
-                    raise _cluster_error(exc) from exc
-                await asyncio.sleep(_REFUSED_PAUSE_S)
-            except redis.exceptions.ConnectionError as exc:
-                _give_up_unless_retryable(exc, calls, attempt)
+                await asyncio.sleep(patience.pause(exc))
+            except _UNKNOWN as exc:
+                _check_resend(exc, calls)
+                await asyncio.sleep(patience.pause(exc))
             except (redis.exceptions.RedisError, redis.exceptions.RedisClusterException) as exc:
                 raise _cluster_error(exc) from exc
         out = []
@@ -251,7 +283,7 @@ class SyncClusterClient(SyncClient):
         check_url(url)
         self.url = url
         self._loaded = False
-        seeds = ClusterURL(url)
+        self._seeds = seeds = ClusterURL(url)
         try:  # redis-py's sync cluster client reads the topology at once
             self.cluster = redis.cluster.RedisCluster.from_url(
                 seeds.node_url(0),
@@ -270,15 +302,14 @@ class SyncClusterClient(SyncClient):
 
     def load_scripts(self) -> None:
         """Load every script on every primary (SCRIPT LOAD goes to all of them)."""
-        for attempt in range(1, _TRIES + 1):
+        patience = _Patience(self._seeds.failover_timeout_s)
+        while True:
             try:
                 for s in all_scripts():
                     self.cluster.script_load(s.source)
                 break
-            except (*_REFUSED, redis.exceptions.ConnectionError) as exc:
-                if attempt == _TRIES:
-                    raise BackendError(f"loading the scripts failed: {exc}") from exc
-                time.sleep(_REFUSED_PAUSE_S)
+            except (*_REFUSED, *_UNKNOWN) as exc:  # SCRIPT LOAD is idempotent
+                time.sleep(patience.pause(exc))
             except (redis.exceptions.RedisError, redis.exceptions.RedisClusterException) as exc:
                 raise BackendError(f"loading the scripts failed: {exc}") from exc
         self._loaded = True
@@ -287,19 +318,19 @@ class SyncClusterClient(SyncClient):
         """Send one call to the node of its slot and decode its reply."""
         if not self._loaded:
             self.load_scripts()
-        for attempt in range(1, _TRIES + 1):
+        patience = _Patience(self._seeds.failover_timeout_s)
+        for attempt in itertools.count(1):
             try:
                 return call.decode(_evalsha(self.cluster, call))
-            except redis.exceptions.NoScriptError as exc:
-                if attempt == _TRIES:
-                    raise _cluster_error(exc) from exc
+            except redis.exceptions.NoScriptError as exc:  # as in AsyncClusterClient.run
+                if attempt > 1:
+                    time.sleep(patience.pause(exc))
                 self.load_scripts()
             except _REFUSED as exc:
-                if attempt == _TRIES:
-                    raise _cluster_error(exc) from exc
-                time.sleep(_REFUSED_PAUSE_S)
-            except redis.exceptions.ConnectionError as exc:
-                _give_up_unless_retryable(exc, [call], attempt)
+                time.sleep(patience.pause(exc))
+            except _UNKNOWN as exc:
+                _check_resend(exc, [call])
+                time.sleep(patience.pause(exc))
             except (redis.exceptions.RedisError, redis.exceptions.RedisClusterException) as exc:
                 raise BackendError(f"{call.script.name}.lua: {type(exc).__name__}: {exc}") from exc
         raise AssertionError("unreachable")
@@ -310,7 +341,8 @@ class SyncClusterClient(SyncClient):
             return [self.run(calls[0])]
         if not self._loaded:
             self.load_scripts()
-        for attempt in range(1, _TRIES + 1):
+        patience = _Patience(self._seeds.failover_timeout_s)
+        while True:
             try:
                 with self.cluster.pipeline(transaction=False) as pipe:  # type: ignore[no-untyped-call]
                     for call in calls:
@@ -318,11 +350,10 @@ class SyncClusterClient(SyncClient):
                     replies = pipe.execute(raise_on_error=False)
                 break
             except _REFUSED as exc:
-                if attempt == _TRIES:
-                    raise _cluster_error(exc) from exc
-                time.sleep(_REFUSED_PAUSE_S)
-            except redis.exceptions.ConnectionError as exc:
-                _give_up_unless_retryable(exc, calls, attempt)
+                time.sleep(patience.pause(exc))
+            except _UNKNOWN as exc:
+                _check_resend(exc, calls)
+                time.sleep(patience.pause(exc))
             except (redis.exceptions.RedisError, redis.exceptions.RedisClusterException) as exc:
                 raise _cluster_error(exc) from exc
         out = []

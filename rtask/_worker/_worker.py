@@ -83,6 +83,7 @@ class Worker:
         self._prefetched: deque[tuple[QueueState, Running]] = deque()  # waiting for a slot
         # Timings of schedules whose jobs ran here, by (queue, schedule id, version).
         self.timings: dict[tuple[str, str, int], Any] = {}
+        self.started = False  # True once run() has read its queues from Redis
 
     def __repr__(self) -> str:
         return f"<Worker {self.id} queues={list(self.config.queues)}>"
@@ -153,6 +154,7 @@ class Worker:
         try:
             await _loops.discover_tasks(self, client)
             await _schedules.declare(self, client)
+            self.started = True
             try:
                 await self._pump(client, burst)
             except asyncio.CancelledError:
@@ -172,6 +174,16 @@ class Worker:
     def closing(self) -> bool:
         """True once run() is ending: the side loops stop."""
         return self._closed.is_set()
+
+    @property
+    def stopping(self) -> bool:
+        """True once a graceful shutdown began (for the health probes)."""
+        return self._stopping
+
+    @property
+    def redis_failures(self) -> int:
+        """Consecutive failed round trips; 0 when the last one succeeded."""
+        return self._failures
 
     async def pause(self, seconds: float) -> bool:
         """Sleep `seconds` unless the worker closes first; False once it has closed."""

@@ -1,4 +1,5 @@
-"""A throwaway Redis Cluster (primaries only) on free loopback ports.
+"""A throwaway Redis Cluster on free loopback ports: primaries only, or with
+one replica per primary when a test asks (failover tests).
 
 Each node is a :class:`RedisServer` started with ``--cluster-enabled yes`` in
 its own directory; ``redis-cli --cluster create`` assigns the slots. Nodes are
@@ -22,13 +23,25 @@ class ClusterError(RuntimeError):
 
 
 class LocalCluster:
-    """`size` primaries on loopback, no replicas."""
+    """`size` primaries on loopback, each with `replicas` replicas.
+
+    `node_timeout_ms` is how long a silent primary stays up for the others (a
+    failover starts after it)."""
 
     host = "127.0.0.1"
 
-    def __init__(self, dir: Path, size: int = 3, *, form_timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        dir: Path,
+        size: int = 3,
+        *,
+        replicas: int = 0,
+        node_timeout_ms: int = 2000,
+        form_timeout: float = 30.0,
+    ) -> None:
         self.dir = dir
         self.form_timeout = form_timeout
+        self.replicas = replicas
         self.nodes = [
             RedisServer(
                 # a cluster node's port must leave room for its bus port (+10000)
@@ -37,10 +50,11 @@ class LocalCluster:
                 extra_args=(
                     "--cluster-enabled", "yes",
                     "--cluster-config-file", "nodes.conf",
-                    "--cluster-node-timeout", "2000",
+                    "--cluster-node-timeout", str(node_timeout_ms),
+                    "--repl-diskless-sync-delay", "0",
                 ),
             )
-            for i in range(size)
+            for i in range(size * (1 + replicas))
         ]  # fmt: skip
 
     @property
@@ -59,7 +73,7 @@ class LocalCluster:
             node.start()
         done = subprocess.run(
             ["redis-cli", "--cluster", "create", *self.addresses,
-             "--cluster-replicas", "0", "--cluster-yes"],
+             "--cluster-replicas", str(self.replicas), "--cluster-yes"],
             capture_output=True,
             text=True,
             timeout=self.form_timeout,
@@ -69,6 +83,8 @@ class LocalCluster:
             self.stop()
             raise ClusterError(f"redis-cli --cluster create failed:\n{done.stdout}{done.stderr}")
         self.wait_ok()
+        if self.replicas:
+            self.wait_replicas_online()
         return self
 
     def client(self, node: RedisServer) -> redis.Redis:
@@ -97,9 +113,37 @@ class LocalCluster:
                 raise ClusterError(f"cluster not ok after {self.form_timeout}s: {states}")
             time.sleep(0.05)
 
+    def primaries(self) -> list[RedisServer]:
+        """The nodes that serve slots now (after a failover: the promoted replicas)."""
+        with self.client(self.live_nodes()[0]) as r:
+            ports = {int(primary[1]) for _s, _e, primary, *_ in r.execute_command("CLUSTER SLOTS")}
+        return [node for node in self.nodes if node.port in ports]
+
+    def live_nodes(self) -> list[RedisServer]:
+        return [node for node in self.nodes if node.running]
+
+    def node_on(self, port: int) -> RedisServer:
+        return next(node for node in self.nodes if node.port == port)
+
+    def wait_replicas_online(self) -> None:
+        """Poll until every primary has its replicas in sync."""
+        deadline = time.monotonic() + self.form_timeout
+        while True:
+            synced = []
+            for node in self.primaries():
+                with self.client(node) as r:
+                    info = r.info("replication")
+                states = [info.get(f"slave{i}", {}).get("state") for i in range(self.replicas)]
+                synced.append(all(state == "online" for state in states))
+            if all(synced):
+                return
+            if time.monotonic() > deadline:
+                raise ClusterError(f"replicas not in sync after {self.form_timeout}s")
+            time.sleep(0.05)
+
     def slot_owner(self, slot: int) -> int:
         """The port of the primary that serves `slot`."""
-        with self.client(self.nodes[0]) as r:
+        with self.client(self.live_nodes()[0]) as r:
             for start, end, primary, *_ in r.execute_command("CLUSTER SLOTS"):
                 if int(start) <= slot <= int(end):
                     return int(primary[1])

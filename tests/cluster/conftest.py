@@ -32,15 +32,16 @@ def cluster_url(cluster: LocalCluster) -> str:
 
 
 def queues_on_every_node(cluster: LocalCluster, stem: str) -> list[str]:
-    """One queue name per node (in node order): `<stem>-<n>` whose slot that node serves."""
-    wanted = {node.port: "" for node in cluster.nodes}
+    """One queue name per primary (in node order): `<stem>-<n>` whose slot that node serves."""
+    primaries = cluster.primaries()
+    wanted = {node.port: "" for node in primaries}
     for n in itertools.count():
         name = f"{stem}-{n}"
         port = cluster.slot_owner(key_slot(name.encode()))
         if not wanted[port]:
             wanted[port] = name
         if all(wanted.values()):
-            return [wanted[node.port] for node in cluster.nodes]
+            return [wanted[node.port] for node in primaries]
     raise AssertionError("unreachable")
 
 
