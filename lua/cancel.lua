@@ -7,6 +7,7 @@
 -- KEYS[2]  cancelled index
 -- KEYS[3]  scheduled:<task>
 -- KEYS[4]  ready:<task>
+-- KEYS[5], KEYS[6]  unique hash, done zset (waiters; also the channel)
 --
 -- ARGV[1]  now_ms, or '' to use the server clock
 -- ARGV[2]  id
@@ -47,4 +48,6 @@ append_error(jobs, id, cjson.encode({attempt = st.a, type = 'cancelled', message
 st.s = 'cancelled'
 st.ft = now
 redis.call('HSET', jobs, id, cjson.encode(st))
+release_unique(KEYS[5], id, st)
+notify_done(KEYS[6], {id})
 return {now, code}

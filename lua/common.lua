@@ -124,3 +124,61 @@ local function trim_terminal(index, jobs, now, max_age_ms, max_count, budget)
     end
   end
 end
+
+-- Uniqueness (see lua/README.md, "Uniqueness"). A unique job's state holds
+-- "u" (its identity: a field of the queue's `unique` hash, whose value is the
+-- id of the job holding it), "uh" (how long the hold lasts after the job
+-- finishes, ms; -1 = as long as the record exists) and "ue" (an absolute
+-- expiry, ms, for idempotency keys; 0 = none).
+--
+-- Called where a job becomes finished: releases its identity unless the hold
+-- outlives the run. Only the holder's own entry is removed (a newer job may
+-- have taken the identity over).
+local function release_unique(unique, id, st)
+  if st.u and (st.uh or 0) == 0 and (st.ue or 0) == 0 and redis.call('HGET', unique, st.u) == id then
+    redis.call('HDEL', unique, st.u)
+  end
+end
+
+-- The status a caller sees: a scheduled job whose time has come is queued.
+local function public_status(st, now)
+  if st.s == 'scheduled' and st.due <= now then
+    return 'queued'
+  end
+  return st.s
+end
+
+local FINISHED = {succeeded = true, failed = true, cancelled = true}
+
+-- Whether the holder `st` of an identity still holds it at `now`.
+local function holds_unique(st, now)
+  if (st.ue or 0) > 0 and now >= st.ue then
+    return false
+  end
+  if FINISHED[st.s] then
+    local hold = st.uh or 0
+    return hold < 0 or (hold > 0 and now <= (st.ft or now) + hold) or (st.ue or 0) > 0
+  end
+  return true
+end
+
+-- Tells waiters (job.result, app.wait) that jobs finished: the ids among
+-- `ids` that a waiter registered in the `done` zset are published, space-
+-- separated, on the channel named like that key, and unregistered. When
+-- nobody waits this costs one EXISTS.
+local function notify_done(done, ids)
+  if #ids == 0 or redis.call('EXISTS', done) == 0 then
+    return
+  end
+  local scores = redis.call('ZMSCORE', done, unpack(ids))
+  local waited = {}
+  for k, id in ipairs(ids) do
+    if scores[k] then
+      waited[#waited + 1] = id
+    end
+  end
+  if #waited > 0 then
+    redis.call('ZREM', done, unpack(waited))
+    redis.call('PUBLISH', done, table.concat(waited, ' '))
+  end
+end

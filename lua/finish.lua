@@ -10,6 +10,7 @@
 -- KEYS[3]  active hash
 -- KEYS[4], KEYS[5], KEYS[6]  succeeded, failed, cancelled indexes (score = finished ms)
 -- KEYS[6+2i-1], KEYS[6+2i]  scheduled:<task i>, ready:<task i>  (i = 1..T)
+-- KEYS[7+2T], KEYS[8+2T]  unique hash, done zset (waiters; also the channel)
 --
 -- ARGV[1]  now_ms, or '' to use the server clock
 -- ARGV[2]  wake channel
@@ -50,6 +51,7 @@ for i = 1, ntasks do
   caps[i] = tonumber(ARGV[9 + 2 * i])
 end
 local first = 10 + 2 * ntasks
+local unique, done = KEYS[7 + 2 * ntasks], KEYS[8 + 2 * ntasks]
 
 local ids = {}
 for j = first, #ARGV, 5 do
@@ -97,7 +99,7 @@ for k, id in ipairs(ids) do
 end
 local old_errors = #error_fields > 0 and redis.call('HMGET', jobs, unpack(error_fields)) or {}
 
-local writes, zadds, released, finished = {}, {}, {}, {}
+local writes, zadds, released, finished, finished_ids = {}, {}, {}, {}, {}
 local wake = false
 
 local function terminal(id, st, status, when)
@@ -105,6 +107,8 @@ local function terminal(id, st, status, when)
   st.ft = st.ft or when
   add_to(zadds, indexes[status], st.ft, id)
   finished[status] = (finished[status] or 0) + 1
+  finished_ids[#finished_ids + 1] = id
+  release_unique(unique, id, st)
 end
 
 local function wait_again(id, st, due)
@@ -192,6 +196,7 @@ for status, added in pairs(finished) do
   trim_terminal(indexes[status], jobs, now, keep[1], keep[2], 2 * added + 8)
 end
 
+notify_done(done, finished_ids)
 if wake then
   redis.call('PUBLISH', channel, '1')
 end

@@ -9,6 +9,7 @@
 -- KEYS[5]  cancelled index
 -- KEYS[6]  gate key (a string with a TTL)
 -- KEYS[6+i]  ready:<task i>  (i = 1..T)
+-- KEYS[7+T], KEYS[8+T]  unique hash, done zset (waiters; also the channel)
 --
 -- ARGV[1]  now_ms, or '' to use the server clock
 -- ARGV[2]  gate_ms: the sweep runs only if no sweep ran in the last gate_ms
@@ -35,6 +36,8 @@ if gate_ms > 0 and not redis.call('SET', KEYS[6], '1', 'NX', 'PX', gate_ms) then
 end
 local limit = tonumber(ARGV[3])
 local ntasks = tonumber(ARGV[9])
+local unique, done = KEYS[7 + ntasks], KEYS[8 + ntasks]
+local failed_ids = {}
 local ready_of = {}
 for i = 1, ntasks do
   ready_of[ARGV[9 + i]] = KEYS[6 + i]
@@ -67,6 +70,8 @@ for _, id in ipairs(expired) do
         st.ft = now
         redis.call('ZADD', KEYS[4], now, id)
         failed = failed + 1
+        failed_ids[#failed_ids + 1] = id
+        release_unique(unique, id, st)
       else
         st.s = 'retrying'
         st.due = now
@@ -77,6 +82,7 @@ for _, id in ipairs(expired) do
     end
   end
 end
+notify_done(done, failed_ids)
 if failed > 0 then
   trim_terminal(KEYS[4], jobs, now, tonumber(ARGV[5]), tonumber(ARGV[6]), 2 * failed + 8)
 end

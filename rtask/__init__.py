@@ -35,6 +35,7 @@ from ._errors import (
 from ._job import Job, JobInfo, JobStatus, SyncJob
 from ._protocol import Retention
 from ._task import BoundTask, Task
+from ._unique import Replace, Unique
 from ._worker import Worker, WorkerConfig
 
 __version__ = "0.1.0"
@@ -60,6 +61,7 @@ __all__ = [
     "MsgpackCodec",
     "PayloadTooLarge",
     "QueueStats",
+    "Replace",
     "ResultTimeout",
     "Retention",
     "Retry",
@@ -68,6 +70,7 @@ __all__ = [
     "SyncJob",
     "Task",
     "TaskStats",
+    "Unique",
     "UnknownTask",
     "Worker",
     "WorkerConfig",

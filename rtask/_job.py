@@ -137,7 +137,13 @@ class Job(Generic[R]):
     id: str
     queue: str
     task: str
-    created: bool = True  # False when a job with this id already existed
+    created: bool = True  # False when a job with this id already existed, or a duplicate
+    replaced: bool = False  # a unique duplicate whose fields replaced the existing job's
+
+    @property
+    def duplicate(self) -> bool:
+        """True when this enqueue stored nothing: the handle is on the existing job."""
+        return not self.created
 
     async def info(self) -> JobInfo:
         """The job's record now."""
@@ -174,6 +180,12 @@ class SyncJob(Generic[R]):
     queue: str
     task: str
     created: bool = True
+    replaced: bool = False
+
+    @property
+    def duplicate(self) -> bool:
+        """True when this enqueue stored nothing: the handle is on the existing job."""
+        return not self.created
 
     def info(self) -> JobInfo:
         """The job's record now."""

@@ -15,6 +15,7 @@ from ._errors import ConfigError, InvalidInput, PayloadTooLarge, RtaskError
 from ._job import Job, SyncJob, new_job_id
 from ._keys import QueueKeys, check_job_id, check_queue, check_task_name
 from ._protocol import Call, EnqueueReply, NewJob, enqueue, state_body
+from ._unique import Unique
 
 if TYPE_CHECKING:
     from ._app import App
@@ -39,6 +40,7 @@ class EnqueueOptions:
     id: str | None = None
     max_attempts: int | None = None
     timeout_s: float | None = None
+    unique: Unique | None = None
 
 
 def _check_int(what: str, value: int, low: int, high: int) -> int:
@@ -125,9 +127,14 @@ class Task(Generic[P, R]):
         id: str | None = None,
         max_attempts: int | None = None,
         timeout: float | None = None,
+        unique: Unique | None = None,
     ) -> BoundTask[P, R]:
-        """The task with per-job options: `delay` seconds or `at` a time, and the rest."""
-        opts = EnqueueOptions(delay, at, priority, tuple(tags), id, max_attempts, timeout)
+        """The task with per-job options: `delay` seconds or `at` a time, and the rest.
+
+        `unique`: a `rtask.Unique` rule; a duplicate enqueue returns a handle on
+        the existing job with `job.duplicate` True.
+        """
+        opts = EnqueueOptions(delay, at, priority, tuple(tags), id, max_attempts, timeout, unique)
         return BoundTask(self, opts)
 
     async def enqueue(self, *args: P.args, **kwargs: P.kwargs) -> Job[R]:
@@ -138,15 +145,30 @@ class Task(Generic[P, R]):
         """Enqueue one job (sync)."""
         return self._default.enqueue_sync(*args, **kwargs)
 
-    async def enqueue_many(self, items: Iterable[Sequence[Any] | dict[str, Any]]) -> list[Job[R]]:
-        """Enqueue one job per item (a tuple of args, or a dict of kwargs) in one round trip."""
-        return await self._default.enqueue_many(items)
+    async def enqueue_many(
+        self,
+        items: Iterable[Sequence[Any] | dict[str, Any]],
+        *,
+        ids: Sequence[str] | None = None,
+        if_not_exists: bool = False,
+    ) -> list[Job[R]]:
+        """Enqueue one job per item (a tuple of args, or a dict of kwargs) in one round trip.
+
+        `ids`: one explicit id per item. `if_not_exists` (with `ids`): store
+        none of them if any exists, atomically; then every handle has
+        `created` False (Ora's `if_not_exists`).
+        """
+        return await self._default.enqueue_many(items, ids=ids, if_not_exists=if_not_exists)
 
     def enqueue_many_sync(
-        self, items: Iterable[Sequence[Any] | dict[str, Any]]
+        self,
+        items: Iterable[Sequence[Any] | dict[str, Any]],
+        *,
+        ids: Sequence[str] | None = None,
+        if_not_exists: bool = False,
     ) -> list[SyncJob[R]]:
         """Enqueue one job per item (sync)."""
-        return self._default.enqueue_many_sync(items)
+        return self._default.enqueue_many_sync(items, ids=ids, if_not_exists=if_not_exists)
 
 
 class BoundTask(Generic[P, R]):
@@ -171,6 +193,8 @@ class BoundTask(Generic[P, R]):
             check_job_id(o.id)
         if o.at is not None and o.at.tzinfo is None:
             raise InvalidInput("at must be a timezone-aware datetime")
+        if o.unique is not None and not isinstance(o.unique, Unique):
+            raise InvalidInput(f"unique must be a rtask.Unique, got {o.unique!r}")
         for tag in o.tags:
             if not isinstance(tag, str) or not tag:
                 raise InvalidInput(f"tags must be non-empty strings, got {tag!r}")
@@ -189,8 +213,8 @@ class BoundTask(Generic[P, R]):
         """The job to store for these arguments (pure: no I/O)."""
         return self._build_one(self._template(), args, kwargs, job_id)
 
-    def _template(self) -> tuple[int, int, bytes]:
-        """(delay_ms, priority, state body): what every job of one call shares."""
+    def _template(self) -> tuple[int, int, bytes, bytes]:
+        """(delay_ms, priority, state body, unique spec): what every job of one call shares."""
         task, o, app = self.task, self.opts, self.task.app
         delay_s = o.delay_s or 0.0
         if o.at is not None:
@@ -204,11 +228,12 @@ class BoundTask(Generic[P, R]):
             timeout_ms=int((timeout_s or 0) * 1000),
             tags=o.tags,
         )
-        return int(delay_s * 1000), priority, body
+        spec = b"" if o.unique is None else o.unique.spec(task.name)
+        return int(delay_s * 1000), priority, body, spec
 
     def _build_one(
         self,
-        template: tuple[int, int, bytes],
+        template: tuple[int, int, bytes, bytes],
         args: Sequence[Any],
         kwargs: dict[str, Any],
         job_id: str | None,
@@ -220,19 +245,34 @@ class BoundTask(Generic[P, R]):
                 f"task {self.task.name}: payload is {len(payload)} bytes,"
                 f" over the limit of {app.max_payload_bytes}"
             )
-        delay_ms, priority, body = template
-        return NewJob(job_id or new_job_id(), self.task.name, delay_ms, priority, body, payload)
+        delay_ms, priority, body, spec = template
+        job_id = job_id or new_job_id()
+        return NewJob(job_id, self.task.name, delay_ms, priority, body, payload, spec)
 
-    def _build_many(self, items: Iterable[Sequence[Any] | dict[str, Any]]) -> list[NewJob]:
+    def _build_many(
+        self,
+        items: Iterable[Sequence[Any] | dict[str, Any]],
+        ids: Sequence[str] | None,
+        if_not_exists: bool = False,
+    ) -> list[NewJob]:
         if self.opts.id is not None:
-            raise InvalidInput("enqueue_many cannot take a fixed id")
+            raise InvalidInput("enqueue_many cannot take a fixed id (pass ids=[...])")
+        items = list(items)
+        if if_not_exists and ids is None:
+            raise InvalidInput("if_not_exists needs explicit ids (ids=[...])")
+        if ids is not None:
+            if isinstance(ids, str) or len(ids) != len(items):
+                raise InvalidInput("ids must be a list with one id per item")
+            for job_id in ids:
+                check_job_id(job_id)
         template = self._template()
         built = []
-        for item in items:
+        for k, item in enumerate(items):
+            job_id = None if ids is None else ids[k]
             if isinstance(item, dict):
-                built.append(self._build_one(template, (), item, None))
+                built.append(self._build_one(template, (), item, job_id))
             elif isinstance(item, list | tuple):
-                built.append(self._build_one(template, item, {}, None))
+                built.append(self._build_one(template, item, {}, job_id))
             else:
                 raise InvalidInput(f"enqueue_many items are tuples of args or dicts, not {item!r}")
         return built
@@ -241,42 +281,74 @@ class BoundTask(Generic[P, R]):
         """Enqueue one job (async)."""
         job = self.build(args, kwargs, self.opts.id)
         reply = await self.task.app.async_client().run(enqueue(self._keys(), [job]))
-        return Job(self.task.app, job.id, self.task.queue, self.task.name, reply.stored[0])
+        return Job(self.task.app, *_handle(self.task, job, reply, 0))
 
     def enqueue_sync(self, *args: P.args, **kwargs: P.kwargs) -> SyncJob[R]:
         """Enqueue one job (sync)."""
         job = self.build(args, kwargs, self.opts.id)
         reply = self.task.app.sync_client().run(enqueue(self._keys(), [job]))
-        return SyncJob(self.task.app, job.id, self.task.queue, self.task.name, reply.stored[0])
+        return SyncJob(self.task.app, *_handle(self.task, job, reply, 0))
 
-    async def enqueue_many(self, items: Iterable[Sequence[Any] | dict[str, Any]]) -> list[Job[R]]:
-        """Enqueue one job per item, in one round trip."""
-        jobs = self._build_many(items)
-        calls = self._enqueue_calls(jobs)
+    async def enqueue_many(
+        self,
+        items: Iterable[Sequence[Any] | dict[str, Any]],
+        *,
+        ids: Sequence[str] | None = None,
+        if_not_exists: bool = False,
+    ) -> list[Job[R]]:
+        """Enqueue one job per item, in one round trip (see `Task.enqueue_many`)."""
+        jobs = self._build_many(items, ids, if_not_exists)
+        calls = self._enqueue_calls(jobs, if_not_exists)
         replies = await self.task.app.async_client().run_many(calls) if calls else []
-        stored = [flag for reply in replies for flag in reply.stored]
-        t = self.task
-        return [Job(t.app, j.id, t.queue, t.name, s) for j, s in zip(jobs, stored, strict=True)]
+        return [Job(self.task.app, *h) for h in _handles(self.task, jobs, replies)]
 
     def enqueue_many_sync(
-        self, items: Iterable[Sequence[Any] | dict[str, Any]]
+        self,
+        items: Iterable[Sequence[Any] | dict[str, Any]],
+        *,
+        ids: Sequence[str] | None = None,
+        if_not_exists: bool = False,
     ) -> list[SyncJob[R]]:
         """Enqueue one job per item (sync), in one round trip."""
-        jobs = self._build_many(items)
-        calls = self._enqueue_calls(jobs)
+        jobs = self._build_many(items, ids, if_not_exists)
+        calls = self._enqueue_calls(jobs, if_not_exists)
         replies = self.task.app.sync_client().run_many(calls) if calls else []
-        stored = [flag for reply in replies for flag in reply.stored]
-        t = self.task
-        return [SyncJob(t.app, j.id, t.queue, t.name, s) for j, s in zip(jobs, stored, strict=True)]
+        return [SyncJob(self.task.app, *h) for h in _handles(self.task, jobs, replies)]
 
     def _keys(self) -> QueueKeys:
         return self.task.keys
 
-    def _enqueue_calls(self, jobs: list[NewJob]) -> list[Call[EnqueueReply]]:
+    def _enqueue_calls(self, jobs: list[NewJob], if_not_exists: bool) -> list[Call[EnqueueReply]]:
         keys = self._keys()
+        if if_not_exists:
+            if len(jobs) > ENQUEUE_CHUNK:
+                raise InvalidInput(f"if_not_exists takes at most {ENQUEUE_CHUNK} jobs per call")
+            # one call, so the check and the insert are one atomic step
+            return [enqueue(keys, jobs, if_not_exists=True)] if jobs else []
         return [
             enqueue(keys, jobs[i : i + ENQUEUE_CHUNK]) for i in range(0, len(jobs), ENQUEUE_CHUNK)
         ]
+
+
+# (id, queue, task, created, replaced) of a job handle
+Handle = tuple[str, str, str, bool, bool]
+
+
+def _handle(task: Task[Any, Any], job: NewJob, reply: EnqueueReply, k: int) -> Handle:
+    """The handle fields of job `k` of a reply: the existing job's on a duplicate."""
+    existing = reply.existing[k] if reply.existing else None
+    if existing is not None:
+        replaced = bool(reply.replaced and reply.replaced[k])
+        return existing, task.queue, task.name, False, replaced
+    return job.id, task.queue, task.name, reply.stored[k], False
+
+
+def _handles(task: Task[Any, Any], jobs: list[NewJob], replies: list[EnqueueReply]) -> list[Handle]:
+    out: list[Handle] = []
+    for reply in replies:
+        for k in range(len(reply.stored)):
+            out.append(_handle(task, jobs[len(out)], reply, k))
+    return out
 
 
 _OPTION_FIELDS = {"delay": "delay_s", "timeout": "timeout_s"}

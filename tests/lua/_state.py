@@ -54,6 +54,8 @@ def _hash_value(field: str, value: bytes) -> Any:
     """Payloads and results stay bytes; state JSON, errors JSON and counters are decoded."""
     if field.endswith((":p", ":r")):
         return value
+    if not value[:1] in (b"{", b"[") and not value.lstrip(b"-").isdigit():
+        return value.decode()  # a plain string (an id in the unique hash)
     return orjson.loads(value)
 
 
@@ -173,6 +175,8 @@ def _expected_types(keys: QueueKeys, tasks: Sequence[str]) -> dict[str, str]:
         keys.cancelled: "zset",
         keys.workers: "zset",
         keys.recover_gate: "string",
+        keys.unique: "hash",
+        keys.done: "zset",
     }
     for task in tasks:
         types[keys.scheduled(task)] = "zset"
@@ -299,6 +303,23 @@ def _check_active(state: State, tasks: Sequence[str], problems: list[str]) -> No
             )
 
 
+def _check_unique(state: State, problems: list[str]) -> None:
+    """Each identity names its holder; a finished holder keeps it only when
+    its rule holds it after finishing ("uh" or "ue")."""
+    jobs = state.jobs
+    for identity, holder in state.hash(state.keys.unique).items():
+        # values are ids; _hash_value decoded them as JSON when they look like numbers
+        holder_id = str(holder)
+        st = jobs.get(holder_id)
+        if st is None:
+            # a holder kept after finishing may be deleted by retention
+            continue
+        if st.get("u") != identity:
+            problems.append(f"unique {identity!r} -> {holder_id}, whose identity is {st.get('u')}")
+        elif st["s"] in TERMINAL and not (st.get("uh") or st.get("ue")):
+            problems.append(f"unique {identity!r} still held by finished {holder_id}")
+
+
 def assert_invariants(client: SyncClient, keys: QueueKeys, tasks: Sequence[str]) -> State:
     """Check lua/README.md's invariants on the whole state of the queue; return the state.
 
@@ -311,6 +332,7 @@ def assert_invariants(client: SyncClient, keys: QueueKeys, tasks: Sequence[str])
         _check_records(state, tasks, problems)
         _check_placement(state, tasks, problems)
         _check_active(state, tasks, problems)
+        _check_unique(state, problems)
     assert not problems, "invariants broken:\n  " + "\n  ".join(problems)
     return state
 
