@@ -263,16 +263,16 @@ class BoundTask(Generic[P, R]):
         if ids is not None:
             if isinstance(ids, str) or len(ids) != len(items):
                 raise InvalidInput("ids must be a list with one id per item")
-            for job_id in ids:
-                check_job_id(job_id)
+            for given in ids:
+                check_job_id(given)
         template = self._template()
         built = []
         for k, item in enumerate(items):
-            job_id = None if ids is None else ids[k]
+            item_id = None if ids is None else ids[k]
             if isinstance(item, dict):
-                built.append(self._build_one(template, (), item, job_id))
+                built.append(self._build_one(template, (), item, item_id))
             elif isinstance(item, list | tuple):
-                built.append(self._build_one(template, item, {}, job_id))
+                built.append(self._build_one(template, item, {}, item_id))
             else:
                 raise InvalidInput(f"enqueue_many items are tuples of args or dicts, not {item!r}")
         return built

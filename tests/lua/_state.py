@@ -54,7 +54,7 @@ def _hash_value(field: str, value: bytes) -> Any:
     """Payloads and results stay bytes; state JSON, errors JSON and counters are decoded."""
     if field.endswith((":p", ":r")):
         return value
-    if not value[:1] in (b"{", b"[") and not value.lstrip(b"-").isdigit():
+    if value[:1] not in (b"{", b"[") and not value.lstrip(b"-").isdigit():
         return value.decode()  # a plain string (an id in the unique hash)
     return orjson.loads(value)
 
