@@ -57,6 +57,14 @@ SCRIPT_NAMES = (
     "read",
     "stats",
     "workers",
+    "rerun",
+    "update",
+    "retry_failed",
+    "cancel_many",
+    "prune",
+    "unique_sweep",
+    "wait",
+    "tasks",
 )
 
 
