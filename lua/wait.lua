@@ -7,7 +7,7 @@
 -- KEYS[2]  done zset: job id -> when the longest waiter gives up (ms)
 --
 -- ARGV[1]  now_ms, or '' to use the server clock
--- ARGV[2]  deadline ms (when this waiter gives up)
+-- ARGV[2]  ttl ms: how long this waiter waits (registered until now + ttl)
 -- ARGV[3..]  ids
 --
 -- Returns {now_ms, status_1, ..., status_n}: the stored status, or '' for
@@ -27,7 +27,7 @@ if #ids == 0 then
   return out
 end
 local raws = redis.call('HMGET', jobs, unpack(ids))
-local deadline = tonumber(ARGV[2])
+local deadline = now + tonumber(ARGV[2])
 for k, id in ipairs(ids) do
   local status = ''
   if raws[k] then

@@ -25,6 +25,7 @@ from ._errors import (
     JobFailed,
     JobNotFound,
     JobOutcome,
+    JobStateError,
     PayloadTooLarge,
     ResultTimeout,
     Retry,
@@ -33,6 +34,7 @@ from ._errors import (
     UnknownTask,
 )
 from ._job import Job, JobInfo, JobStatus, SyncJob
+from ._manage import Prune
 from ._protocol import Retention
 from ._task import BoundTask, Task
 from ._unique import Replace, Unique
@@ -56,10 +58,12 @@ __all__ = [
     "JobInfo",
     "JobNotFound",
     "JobOutcome",
+    "JobStateError",
     "JobStatus",
     "JsonCodec",
     "MsgpackCodec",
     "PayloadTooLarge",
+    "Prune",
     "QueueStats",
     "Replace",
     "ResultTimeout",

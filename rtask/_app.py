@@ -19,6 +19,7 @@ from ._admin import (
     stats_plan,
     workers_plan,
 )
+from ._app_manage import ManageMixin
 from ._backoff import BackoffLike
 from ._client import AsyncClient, SyncClient, async_client, check_url, redact, sync_client
 from ._codec import Codec, get_codec
@@ -44,7 +45,7 @@ class _TaskDecorator(Protocol):
     def __call__(self, fn: Callable[P, R]) -> Task[P, R]: ...
 
 
-class App:
+class App(ManageMixin):
     """Registers tasks and holds the connection settings.
 
     `url` is `redis://…`, `rediss://…`, `unix://…`, `redis+cluster://h:p,h:p/`

@@ -291,14 +291,14 @@ class WaitReply:
 
 
 def wait(
-    keys: QueueKeys, ids: Sequence[str], *, deadline_ms: int, now_ms: int | None = None
+    keys: QueueKeys, ids: Sequence[str], *, ttl_ms: int, now_ms: int | None = None
 ) -> Call[WaitReply]:
-    """Register interest in `ids` finishing until `deadline_ms`; their statuses now."""
+    """Register interest in `ids` finishing for `ttl_ms`; their statuses now."""
 
     def decode(reply: list[Any]) -> WaitReply:
         return WaitReply(int(reply[0]), [_str(s) for s in reply[1:]])
 
-    args: Args = [_now_arg(now_ms), deadline_ms, *ids]
+    args: Args = [_now_arg(now_ms), ttl_ms, *ids]
     return Call(script("wait"), [keys.jobs, keys.done], args, decode)
 
 

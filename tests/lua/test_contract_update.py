@@ -81,7 +81,7 @@ def test_running_finished_missing_and_foreign_jobs_are_refused(
     client: SyncClient, keys: QueueKeys
 ) -> None:
     enqueue(client, keys, [new_job("j1"), new_job("j2"), new_job("j3", "u")])
-    a, b = claim(client, keys, 2).jobs
+    _, b = claim(client, keys, 2).jobs
     finish(client, keys, [outcome(b, proto.OutcomeCode.SUCCEEDED)], now=NOW + 1)
     before = assert_invariants(client, keys, TASKS)
 

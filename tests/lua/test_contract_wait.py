@@ -65,20 +65,20 @@ def test_wait_registers_unfinished_jobs_until_their_deadline(
     (job,) = claim(client, keys, 1).jobs
     finish(client, keys, [outcome(job, proto.OutcomeCode.SUCCEEDED)], now=NOW + 1)
 
-    reply = client.run(manage.wait(keys, ["j1", "j2", "nope"], deadline_ms=NOW + 500, now_ms=NOW))
+    reply = client.run(manage.wait(keys, ["j1", "j2", "nope"], ttl_ms=500, now_ms=NOW))
     assert reply.statuses == ["succeeded", "scheduled", ""]
     assert assert_invariants(client, keys, TASKS).zset(keys.done) == {"j2": NOW + 500}
     # a shorter waiter keeps the longer deadline; expired registrations are dropped
-    client.run(manage.wait(keys, ["j2"], deadline_ms=NOW + 100, now_ms=NOW))
+    client.run(manage.wait(keys, ["j2"], ttl_ms=100, now_ms=NOW))
     assert assert_invariants(client, keys, TASKS).zset(keys.done) == {"j2": NOW + 500}
-    client.run(manage.wait(keys, [], deadline_ms=NOW + 900, now_ms=NOW + 501))
+    client.run(manage.wait(keys, [], ttl_ms=400, now_ms=NOW + 501))
     assert assert_invariants(client, keys, TASKS).zset(keys.done) == {}
 
 
 def test_finish_publishes_only_waited_ids(client: SyncClient, keys: QueueKeys) -> None:
     enqueue(client, keys, [new_job("j1"), new_job("j2"), new_job("j3")])
     jobs = claim(client, keys, 3).jobs
-    client.run(manage.wait(keys, ["j1", "j3"], deadline_ms=NOW + 10_000, now_ms=NOW))
+    client.run(manage.wait(keys, ["j1", "j3"], ttl_ms=10_000, now_ms=NOW))
     with listening(client, keys) as listener:
         codes = [proto.OutcomeCode.SUCCEEDED, proto.OutcomeCode.FAILED, proto.OutcomeCode.RETRY]
         finish(client, keys, [outcome(j, c) for j, c in zip(jobs, codes, strict=True)], now=NOW + 1)
@@ -98,7 +98,7 @@ def test_nobody_waiting_means_nothing_published(client: SyncClient, keys: QueueK
 def test_cancel_recover_and_cancel_many_publish(client: SyncClient, keys: QueueKeys) -> None:
     enqueue(client, keys, [new_job("j1"), new_job("j2", max_attempts=1), new_job("j3")])
     claim(client, keys, 1, now=NOW)  # j1 runs
-    client.run(manage.wait(keys, ["j1", "j2", "j3"], deadline_ms=NOW + 10**7, now_ms=NOW))
+    client.run(manage.wait(keys, ["j1", "j2", "j3"], ttl_ms=10**7, now_ms=NOW))
     with listening(client, keys) as listener:
         cancel(client, keys, "j3", now=NOW + 1)
         assert listener.published() == [b"j3"]
