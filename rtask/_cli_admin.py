@@ -232,7 +232,7 @@ def job_text(info: JobInfo) -> str:
 
 @click.group()
 def jobs() -> None:
-    """Look at and act on single jobs."""
+    """Look at and act on jobs: one by id, or many by filter."""
 
 
 @jobs.command("show")

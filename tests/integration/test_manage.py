@@ -98,7 +98,7 @@ def test_update_a_waiting_job_and_refuse_a_finished_one(backend_url: str, prefix
 
 def test_retry_failed_by_task_and_age(backend_url: str, prefix: str) -> None:
     async def body() -> None:
-        app, ok, flaky = make_app(backend_url, prefix)
+        app, _, flaky = make_app(backend_url, prefix)
 
         @app.task(name="flaky2", max_attempts=1)
         async def flaky2() -> None:
