@@ -17,7 +17,7 @@ finishes, unless the rule holds it for some time after (`after_finish`,
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 
 import orjson
@@ -42,10 +42,12 @@ class Replace:
     "tags". A waiting job moves to its new place in line.
     """
 
-    fields: frozenset[str]
-    statuses: frozenset[JobStatus] = frozenset({JobStatus.SCHEDULED, JobStatus.QUEUED})
+    fields: Collection[str]
+    statuses: Collection[JobStatus | str] = frozenset({JobStatus.SCHEDULED, JobStatus.QUEUED})
 
     def __post_init__(self) -> None:
+        if isinstance(self.fields, str):
+            raise InvalidInput("Replace fields are a collection of names, not one string")
         unknown = set(self.fields) - REPLACEABLE
         if unknown or not self.fields:
             raise InvalidInput(f"Replace fields are some of {sorted(REPLACEABLE)}, got {unknown}")
@@ -75,7 +77,7 @@ class Unique:
 
     key: str | None = None
     by_task: bool = True
-    statuses: frozenset[JobStatus] = frozenset({JobStatus.SCHEDULED, JobStatus.QUEUED})
+    statuses: Collection[JobStatus | str] = frozenset({JobStatus.SCHEDULED, JobStatus.QUEUED})
     within: float | None = None
     after_finish: float | None = None
     ttl: float | None = None
@@ -99,16 +101,17 @@ class Unique:
                 raise InvalidInput(f"Unique {name} must be seconds >= 0, got {value!r}")
         if self.replace is not None and not self.by_task:
             raise InvalidInput("Unique replace needs by_task=True (the jobs must share a task)")
-        if self.after_finish and not self.statuses & FINISHED:
+        statuses = _statuses(self.statuses)
+        if self.after_finish and not statuses & FINISHED:
             raise InvalidInput("Unique after_finish needs finished statuses among statuses")
         # How long the identity outlives the job: -1 while its record exists
         # (finished statuses conflict), else after_finish, else 0.
         if self.after_finish:
             hold = int(self.after_finish * 1000)
         else:
-            hold = -1 if self.statuses & FINISHED else 0
+            hold = -1 if statuses & FINISHED else 0
         spec: dict[str, object] = {
-            "s": sorted(self.statuses),
+            "s": sorted(statuses),
             "h": hold,
             "e": int((self.ttl or 0) * 1000),
         }
@@ -116,7 +119,7 @@ class Unique:
             spec["w"] = int(self.within * 1000)
         if self.replace is not None:
             spec["r"] = sorted(self.replace.fields)
-            spec["rs"] = sorted(self.replace.statuses)
+            spec["rs"] = sorted(_statuses(self.replace.statuses))
         object.__setattr__(self, "_spec", spec)
 
     # ---- presets (BullMQ-style modes)
@@ -145,9 +148,7 @@ class Unique:
     @classmethod
     def debounce(cls, key: str | None = None) -> Unique:
         """A newer enqueue replaces the arguments and time of a still-waiting job."""
-        return cls(
-            key, statuses=WAITING, replace=Replace(frozenset({"args", "due"}), statuses=WAITING)
-        )
+        return cls(key, statuses=WAITING, replace=Replace({"args", "due"}, statuses=WAITING))
 
     def spec(self, task: str) -> bytes:
         """The spec JSON enqueue.lua reads, for a job of `task`."""
@@ -156,6 +157,8 @@ class Unique:
 
 
 def _statuses(values: Iterable[JobStatus | str]) -> frozenset[JobStatus]:
+    if isinstance(values, str):
+        raise InvalidInput("statuses are a collection of statuses, not one string")
     try:
         out = frozenset(JobStatus(v) for v in values)
     except ValueError as exc:
