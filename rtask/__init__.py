@@ -34,6 +34,7 @@ from ._errors import (
     UnknownTask,
 )
 from ._job import Job, JobInfo, JobStatus, SyncJob
+from ._list import JobPage
 from ._manage import Prune
 from ._protocol import Retention
 from ._task import BoundTask, Task
@@ -58,6 +59,7 @@ __all__ = [
     "JobInfo",
     "JobNotFound",
     "JobOutcome",
+    "JobPage",
     "JobStateError",
     "JobStatus",
     "JsonCodec",

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from ._admin import default_queues, drive_async, drive_sync
 from ._job import JobInfo, JobStatus
+from ._list import JobPage, count_plan, list_plan
 from ._manage import (
     JobChanges,
     Prune,
@@ -134,6 +135,51 @@ class ManageMixin:
         """`delete_history` for sync code."""
         plan = delete_history_plan(_app(self), default_queues(_app(self), queues), before)
         return drive_sync(_app(self).sync_client(), plan)
+
+    async def jobs(
+        self,
+        queue: str = "default",
+        *,
+        status: JobStatus | str = JobStatus.QUEUED,
+        tasks: Sequence[str] | None = None,
+        tags: Sequence[str] = (),
+        descending: bool = False,
+        limit: int = 50,
+        page_token: str | None = None,
+    ) -> JobPage:
+        """One page of the jobs with `status` (of `tasks`, with every tag of
+        `tags`), in the order of the set holding them; see `rtask._list`."""
+        plan = list_plan(_app(self), queue, status, tasks, tags, descending, limit, page_token)
+        return await drive_async(_app(self).async_client(), plan)
+
+    def jobs_sync(
+        self,
+        queue: str = "default",
+        *,
+        status: JobStatus | str = JobStatus.QUEUED,
+        tasks: Sequence[str] | None = None,
+        tags: Sequence[str] = (),
+        descending: bool = False,
+        limit: int = 50,
+        page_token: str | None = None,
+    ) -> JobPage:
+        """`jobs` for sync code."""
+        plan = list_plan(_app(self), queue, status, tasks, tags, descending, limit, page_token)
+        return drive_sync(_app(self).sync_client(), plan)
+
+    async def count(
+        self, queue: str = "default", *, status: JobStatus | str, task: str | None = None
+    ) -> int:
+        """How many jobs have `status` (O(1) / O(log n) reads)."""
+        return await drive_async(
+            _app(self).async_client(), count_plan(_app(self), queue, status, task)
+        )
+
+    def count_sync(
+        self, queue: str = "default", *, status: JobStatus | str, task: str | None = None
+    ) -> int:
+        """`count` for sync code."""
+        return drive_sync(_app(self).sync_client(), count_plan(_app(self), queue, status, task))
 
     async def wait(self, jobs: Sequence[Handle], timeout: float | None = None) -> list[JobInfo]:
         """Wait until every job finished (woken by notifications); their

@@ -1,7 +1,6 @@
-"""Operator commands that change jobs in bulk or one at a time:
-`rtask jobs rerun | update-priority | retry-failed | cancel-many | prune |
-delete-history`. They join the `jobs` group of `_cli_admin.py`; errors print
-one line and exit 1, as there."""
+"""Operator commands on many jobs, or that change jobs: `rtask jobs list |
+rerun | retry-failed | cancel-many | prune | delete-history`. They join the
+`jobs` group of `_cli_admin.py`; errors print one line and exit 1, as there."""
 
 from __future__ import annotations
 
@@ -10,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import click
 
 from ._admin import drive_sync
-from ._cli_admin import _operating, _queue_list, jobs
+from ._cli_admin import _echo_json, _operating, _queue_list, job_json, jobs, table
 from ._job import JobStatus
 from ._manage import Prune, prune_plan
 
@@ -20,6 +19,51 @@ _FINISHED = click.Choice(["succeeded", "failed", "cancelled"])
 
 def _csv(text: str) -> list[str] | None:
     return [t for t in text.split(",") if t] or None
+
+
+@jobs.command("list")
+@click.argument("app_spec", metavar="MODULE:APP")
+@click.option("--queue", default="default", show_default=True)
+@click.option("--status", type=_STATUS, default="queued", show_default=True)
+@click.option("--tasks", default="", help="Comma-separated task names (default: all).")
+@click.option("--tag", "tags", multiple=True, help="Repeatable: jobs must carry every tag.")
+@click.option("--desc", is_flag=True, help="Newest (or last in line) first.")
+@click.option("--limit", type=int, default=50, show_default=True)
+@click.option("--page-token", default=None, help="From the previous page's last line.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def list_jobs(
+    app_spec: str,
+    queue: str,
+    status: str,
+    tasks: str,
+    tags: tuple[str, ...],
+    desc: bool,
+    limit: int,
+    page_token: str | None,
+    as_json: bool,
+) -> None:
+    """One page of the jobs with a status, in line order (finished: by finish time)."""
+    with _operating(app_spec) as app:
+        page = app.jobs_sync(
+            queue,
+            status=status,
+            tasks=_csv(tasks),
+            tags=tags,
+            descending=desc,
+            limit=limit,
+            page_token=page_token,
+        )
+    if as_json:
+        doc = {"jobs": [job_json(j) for j in page.jobs], "next_page_token": page.next_page_token}
+        _echo_json(doc)
+        return
+    rows = [
+        [j.id, j.task, j.status.value, f"{j.attempt}/{j.max_attempts}", j.priority, j.scheduled_at]
+        for j in page.jobs
+    ]
+    click.echo(table(["ID", "TASK", "STATUS", "ATTEMPT", "PRIORITY", "DUE"], rows))
+    if page.next_page_token:
+        click.echo(f"next page: --page-token {page.next_page_token}")
 
 
 @jobs.command("rerun")

@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 
 from ._keys import QueueKeys
-from ._protocol import DEFAULT_RETENTION, Call, Retention, _now_arg, _str
+from ._protocol import DEFAULT_RETENTION, Call, RawJob, Retention, _now_arg, _str
 from ._scripts import script
 
 Args = list[str | bytes | int | float]
@@ -305,3 +305,60 @@ def wait(
 def task_names(keys: QueueKeys) -> Call[list[str]]:
     """Every task name ever enqueued on the queue, sorted."""
     return Call(script("tasks"), [keys.tasks], [], lambda r: sorted(_str(x) for x in r[1:]))
+
+
+# ---------------------------------------------------------------- list
+
+
+@dataclass(frozen=True, slots=True)
+class ListReply:
+    """list.lua's page: jobs found, where the read stopped, whether the set ended."""
+
+    now_ms: int
+    exhausted: bool
+    last_score: str
+    last_id: str
+    jobs: list[tuple[str, RawJob]]
+
+
+def list_page(
+    keys: QueueKeys,
+    set_key: str,
+    *,
+    descending: bool,
+    after: tuple[str, str] | None,
+    size: int,
+    budget: int,
+    tasks: Sequence[str] | None,
+    statuses: Sequence[str],
+    tags: Sequence[str],
+    now_ms: int | None = None,
+) -> Call[ListReply]:
+    """Up to `size` jobs of the set `set_key` after the key `after` (score, id)
+    that match the filter, examining at most `budget` members."""
+    spec: dict[str, Any] = {"s": list(statuses), "g": list(tags)}
+    if tasks is not None:
+        spec["t"] = list(tasks)
+    score, last = after or ("", "")
+    args: Args = [
+        _now_arg(now_ms),
+        "desc" if descending else "asc",
+        score,
+        last,
+        size,
+        budget,
+        orjson.dumps(spec),
+    ]
+
+    def decode(reply: list[Any]) -> ListReply:
+        now = int(reply[0])
+        found = []
+        for k in range(4, len(reply), 4):
+            state, result, errors = reply[k + 1 : k + 4]
+            raw = RawJob(
+                now, orjson.loads(state), result or None, orjson.loads(errors) if errors else []
+            )
+            found.append((_str(reply[k]), raw))
+        return ListReply(now, int(reply[1]) == 1, _str(reply[2]), _str(reply[3]), found)
+
+    return Call(script("list"), [keys.jobs, set_key], args, decode)

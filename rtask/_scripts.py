@@ -65,6 +65,7 @@ SCRIPT_NAMES = (
     "unique_sweep",
     "wait",
     "tasks",
+    "list",
 )
 
 

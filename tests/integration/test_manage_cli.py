@@ -3,6 +3,7 @@ through click's CliRunner, on both backends."""
 
 from __future__ import annotations
 
+import json
 from types import ModuleType
 
 import pytest
@@ -78,3 +79,26 @@ def test_cancel_many_prune_and_delete_history(app_module: ModuleType) -> None:
     assert (stats.succeeded, stats.cancelled, stats.scheduled) == (0, 0, 1)
     with pytest.raises(rtask.JobNotFound):
         app.job_sync(done[-1])
+
+
+def test_list_pages(app_module: ModuleType) -> None:
+    app: rtask.App = app_module.app
+    spec = f"{app_module.__name__}:app"
+
+    async def body() -> list[str]:
+        try:
+            return [j.id for j in await app_module.ok.enqueue_many([(k,) for k in range(5)])]
+        finally:
+            await close(app)
+
+    ids = run(body)
+    first = cli("jobs", "list", spec, "--limit", "3")
+    assert first.exit_code == 0, first.output
+    lines = first.output.splitlines()
+    assert lines[0].split()[:3] == ["ID", "TASK", "STATUS"]
+    assert [line.split()[0] for line in lines[1:4]] == ids[:3]
+    token = lines[-1].split("--page-token ")[1]
+    doc = json.loads(cli("jobs", "list", spec, "--page-token", token, "--json").output)
+    assert [j["id"] for j in doc["jobs"]] == ids[3:]
+    assert doc["next_page_token"] is None
+    failed_cleanly(cli("jobs", "list", spec, "--page-token", "garbage"), "invalid page token")
