@@ -5,6 +5,7 @@ waiting for many jobs at once."""
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -217,5 +218,39 @@ def test_sync_result_is_woken_by_a_worker(backend_url: str, prefix: str) -> None
             assert got == 8
         finally:
             await close(app)
+
+    run(body)
+
+
+def test_result_is_woken_by_the_notification(
+    backend_url: str, prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the safety-net re-read pushed out to an hour and no timeout, a
+    waiter only returns if the finish notification reaches it (else the test's
+    timeout fails it)."""
+    import rtask._wait
+
+    monkeypatch.setattr(rtask._wait, "RECHECK_S", 3600.0)
+
+    async def body() -> None:
+        app, ok, _ = make_app(backend_url, prefix)
+        try:
+            first = await ok.enqueue(1)
+            second = await ok.enqueue(2)
+            waiting_async = asyncio.create_task(first.result())
+            sync_job = app.job_sync(second.id)
+            waiting_sync = asyncio.create_task(asyncio.to_thread(sync_job.result))
+            # both waiters registered before any worker runs
+            done_key = app.keys("default").done
+            deadline = time.monotonic() + RESULT_TIMEOUT
+            while len(app.sync_client().redis.zrange(done_key, 0, -1)) < 2:
+                assert time.monotonic() < deadline, "waiters did not register"
+                await asyncio.sleep(0.005)
+            async with background(app):
+                assert await waiting_async == 2
+                assert await waiting_sync == 4
+        finally:
+            await close(app)
+            app.close()
 
     run(body)
