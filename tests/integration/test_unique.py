@@ -154,3 +154,33 @@ def test_bad_rules_are_refused(backend_url: str, prefix: str) -> None:
 
     with pytest.raises(InvalidInput):
         t.options(unique="k")  # type: ignore[arg-type]
+
+
+def test_memory_stays_flat_with_unique_jobs(backend_url: str, prefix: str) -> None:
+    """Many unique jobs with distinct identities, processed with a small
+    retention: the unique hash ends empty and the records stay bounded."""
+
+    async def body() -> None:
+        keep = rtask.Retention(succeeded_max=50)
+        app = rtask.App(backend_url, prefix=prefix, retention=keep)
+
+        @app.task(name="t")
+        async def t(n: int) -> int:
+            return n
+
+        try:
+            for start in range(0, 600, 200):
+                for k in range(start, start + 200):
+                    await t.options(unique=Unique.while_running(f"k{k}")).enqueue(k)
+                await app.worker(handle_signals=False).run(burst=True)
+            keys = app.keys("default")
+            r = app.sync_client().redis
+            assert r.hlen(keys.unique) == 0
+            # 4 fields per job at most (state, payload, result, errors), 50 kept
+            assert r.hlen(keys.jobs) <= 4 * 50
+            assert await app.count(status="succeeded") == 50
+        finally:
+            await close(app)
+            app.close()
+
+    run(body)
