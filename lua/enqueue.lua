@@ -158,6 +158,7 @@ local function replace(spec, holder, st, ti, due, body, payload)
     end
   end
   if st.s == 'scheduled' or st.s == 'retrying' then
+    flush() -- the holder's own ZADD may still be batched: write it before moving it
     redis.call('ZREM', KEYS[1 + 2 * ti], holder)
     redis.call('ZREM', KEYS[2 + 2 * ti], holder)
     place(holder, ti, st.due, st.p)

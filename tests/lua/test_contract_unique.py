@@ -249,3 +249,17 @@ def test_if_not_exists_stores_nothing_when_one_exists(client: SyncClient, keys: 
     call = proto.enqueue(keys, [new_job("j1"), new_job("j3")], now_ms=NOW, if_not_exists=True)
     assert client.run(call).stored == [True, True]
     assert set(assert_invariants(client, keys, TASKS).jobs) == {"j1", "j2", "j3"}
+
+
+def test_debounce_within_one_call_keeps_the_last(client: SyncClient, keys: QueueKeys) -> None:
+    rule = Unique.debounce("k")
+    jobs = [
+        uniq(new_job("j1", delay_ms=5000, payload=b"v1"), rule),
+        uniq(new_job("j2", payload=b"v2"), rule),  # due now: moves to ready
+        uniq(new_job("j3", delay_ms=7000, payload=b"v3"), rule),  # back to scheduled
+    ]
+    assert codes(enqueue(client, keys, jobs)) == [1, ("replaced", "j1"), ("replaced", "j1")]
+    state = assert_invariants(client, keys, TASKS)
+    assert set(state.jobs) == {"j1"}
+    assert state.payload("j1") == b"v3"
+    assert state.scheduled() == {"j1": NOW + 7000} and state.ready() == {}
