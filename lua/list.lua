@@ -12,7 +12,9 @@
 -- ARGV[3], ARGV[4]  after score, after id ('' = from the start)
 -- ARGV[5]  page size (most jobs returned)
 -- ARGV[6]  budget (most members examined)
--- ARGV[7]  filter JSON {t: [tasks] (optional), s: [public statuses], g: [tags, all-of]}
+-- ARGV[7]  filter JSON {t: [tasks] (optional), s: [public statuses], g: [tags, all-of],
+--          and optional time ranges [from, to) in ms (0 = open): c created,
+--          d due, f finished}
 --
 -- Returns {now_ms, exhausted (1 = the set's end was reached), last score,
 --          last id, then 4 values per job: id, state JSON, result, errors JSON}
@@ -28,6 +30,23 @@ local filter = cjson.decode(ARGV[7])
 local tasks = filter.t and set_of(cjson.encode(filter.t))
 local statuses = set_of(cjson.encode(filter.s))
 local tags = filter.g or {}
+
+-- Whether `value` is in the range [from, to) (0 = open side); a job without
+-- the time (never finished) is outside any finished range.
+local function within(range, value)
+  if not range then
+    return true
+  end
+  if not value then
+    return false
+  end
+  return (range[1] == 0 or value >= range[1]) and (range[2] == 0 or value < range[2])
+end
+
+local function matches(st)
+  return (not tasks or tasks[st.t]) and statuses[public_status(st, now)] and has_tags(st, tags)
+    and within(filter.c, st.ct) and within(filter.d, st.due) and within(filter.f, st.ft)
+end
 
 -- The rank where the page starts.
 local start = 0
@@ -77,7 +96,7 @@ while found < n and examined < budget do
     out[3], out[4] = members[k + 1], id
     local fields = redis.call('HMGET', jobs, id, id .. ':r', id .. ':e')
     local st = fields[1] and cjson.decode(fields[1])
-    if st and (not tasks or tasks[st.t]) and statuses[public_status(st, now)] and has_tags(st, tags) then
+    if st and matches(st) then
       found = found + 1
       out[#out + 1] = id
       out[#out + 1] = fields[1]

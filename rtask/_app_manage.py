@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from ._admin import default_queues, drive_async, drive_sync
 from ._job import JobInfo, JobStatus
-from ._list import JobPage, count_plan, list_plan
+from ._list import Filter, JobPage, Range, count_plan, list_plan
 from ._manage import (
     JobChanges,
     Prune,
@@ -143,13 +143,19 @@ class ManageMixin:
         status: JobStatus | str = JobStatus.QUEUED,
         tasks: Sequence[str] | None = None,
         tags: Sequence[str] = (),
+        created: Range | None = None,
+        scheduled: Range | None = None,
+        finished: Range | None = None,
         descending: bool = False,
         limit: int = 50,
         page_token: str | None = None,
     ) -> JobPage:
         """One page of the jobs with `status` (of `tasks`, with every tag of
-        `tags`), in the order of the set holding them; see `rtask._list`."""
-        plan = list_plan(_app(self), queue, status, tasks, tags, descending, limit, page_token)
+        `tags`, created / due / finished in [from, to) ranges of datetimes), in
+        the order of the set holding them; pass `page_token` for the next page
+        (it carries the filters). See `rtask._list`."""
+        where = Filter(tasks, tags, created, scheduled, finished)
+        plan = list_plan(_app(self), queue, status, where, descending, limit, page_token)
         return await drive_async(_app(self).async_client(), plan)
 
     def jobs_sync(
@@ -159,12 +165,16 @@ class ManageMixin:
         status: JobStatus | str = JobStatus.QUEUED,
         tasks: Sequence[str] | None = None,
         tags: Sequence[str] = (),
+        created: Range | None = None,
+        scheduled: Range | None = None,
+        finished: Range | None = None,
         descending: bool = False,
         limit: int = 50,
         page_token: str | None = None,
     ) -> JobPage:
         """`jobs` for sync code."""
-        plan = list_plan(_app(self), queue, status, tasks, tags, descending, limit, page_token)
+        where = Filter(tasks, tags, created, scheduled, finished)
+        plan = list_plan(_app(self), queue, status, where, descending, limit, page_token)
         return drive_sync(_app(self).sync_client(), plan)
 
     async def count(

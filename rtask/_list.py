@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -70,12 +71,50 @@ def _decode(token: str) -> dict[str, Any]:
         raise InvalidInput(f"invalid page token {token[:40]!r}") from None
 
 
+Range = tuple[datetime | None, datetime | None]
+
+
+def _range_ms(name: str, span: Range | None) -> tuple[int, int] | None:
+    """A time range [from, to) as ms (0 = open), for list.lua."""
+    if span is None:
+        return None
+    if not isinstance(span, tuple) or len(span) != 2:
+        raise InvalidInput(f"{name} must be a (from, to) pair of datetimes or None")
+    out = []
+    for when in span:
+        if when is not None and (not isinstance(when, datetime) or when.tzinfo is None):
+            raise InvalidInput(f"{name} times must be timezone-aware datetimes")
+        out.append(0 if when is None else int(when.timestamp() * 1000))
+    return out[0], out[1]
+
+
+@dataclass(frozen=True, slots=True)
+class Filter:
+    """What `app.jobs` selects besides the status: tasks (None = all), tags
+    (all of them), and time ranges [from, to) of creation, due time and finish."""
+
+    tasks: Sequence[str] | None = None
+    tags: Sequence[str] = ()
+    created: Range | None = None
+    scheduled: Range | None = None
+    finished: Range | None = None
+
+    def ranges(self) -> dict[str, tuple[int, int]]:
+        spans = {"c": ("created", self.created), "d": ("scheduled", self.scheduled)}
+        spans["f"] = ("finished", self.finished)
+        out = {}
+        for key, (name, span) in spans.items():
+            ms = _range_ms(name, span)
+            if ms is not None:
+                out[key] = ms
+        return out
+
+
 def list_plan(
     app: App,
     queue: str,
     status: JobStatus | str,
-    tasks: Sequence[str] | None,
-    tags: Sequence[str],
+    where: Filter,
     descending: bool,
     limit: int,
     page_token: str | None,
@@ -90,9 +129,10 @@ def list_plan(
             status_value = JobStatus(status).value
         except ValueError:
             raise InvalidInput(f"unknown job status {status!r}") from None
+        tasks = where.tasks
         names = yield from queue_tasks(app, check_queue(queue), tasks)
         doc = {"v": 1, "q": queue, "s": status_value, "t": names, "f": tasks is not None}
-        doc |= {"g": list(tags), "d": descending, "i": 0, "k": None}
+        doc |= {"g": list(where.tags), "r": where.ranges(), "d": descending, "i": 0, "k": None}
     keys = app.keys(doc["q"])
     sources = _sources(keys, JobStatus(doc["s"]), doc["t"])
     found: list[JobInfo] = []
@@ -109,6 +149,7 @@ def list_plan(
             tasks=doc["t"] if doc["f"] else None,
             statuses=[doc["s"]],
             tags=doc["g"],
+            ranges={k: (v[0], v[1]) for k, v in doc.get("r", {}).items()},
         )
         (reply,) = yield [call]
         assert isinstance(reply, ListReply)

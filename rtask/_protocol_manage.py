@@ -332,11 +332,13 @@ def list_page(
     tasks: Sequence[str] | None,
     statuses: Sequence[str],
     tags: Sequence[str],
+    ranges: dict[str, tuple[int, int]] | None = None,
     now_ms: int | None = None,
 ) -> Call[ListReply]:
     """Up to `size` jobs of the set `set_key` after the key `after` (score, id)
-    that match the filter, examining at most `budget` members."""
-    spec: dict[str, Any] = {"s": list(statuses), "g": list(tags)}
+    that match the filter, examining at most `budget` members. `ranges`: "c"
+    (created), "d" (due), "f" (finished) → [from, to) ms, 0 = open."""
+    spec: dict[str, Any] = {"s": list(statuses), "g": list(tags), **(ranges or {})}
     if tasks is not None:
         spec["t"] = list(tasks)
     score, last = after or ("", "")

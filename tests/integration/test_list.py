@@ -63,3 +63,27 @@ def test_pages_of_queued_and_finished_jobs(backend_url: str, prefix: str) -> Non
             await close(app)
 
     run(body)
+
+
+def test_time_range_filters(backend_url: str, prefix: str) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    app = rtask.App(backend_url, prefix=prefix)
+
+    @app.task(name="a")
+    def a() -> None: ...
+
+    try:
+        soon = a.options(delay=60).enqueue_sync()
+        later = a.options(delay=3600).enqueue_sync()
+        now = datetime.now(UTC)
+        page = app.jobs_sync(status="scheduled", scheduled=(None, now + timedelta(minutes=5)))
+        assert [j.id for j in page.jobs] == [soon.id]
+        page = app.jobs_sync(status="scheduled", scheduled=(now + timedelta(minutes=5), None))
+        assert [j.id for j in page.jobs] == [later.id]
+        created = app.jobs_sync(status="scheduled", created=(now - timedelta(hours=1), None))
+        assert len(created.jobs) == 2
+        with pytest.raises(InvalidInput):
+            app.jobs_sync(status="scheduled", created=(datetime.now(), None))
+    finally:
+        app.close()

@@ -103,3 +103,31 @@ def test_budget_bounds_the_work_and_the_key_resumes(client: SyncClient, keys: Qu
     got = pages(client, keys, keys.ready("t"), size=10, statuses=("queued",), tags=("x",), budget=3)
     assert [i for page in got for i in page] == ["j04", "j09", "j14", "j19"]
     assert len(got) >= 7  # 20 members, 3 examined per call
+
+
+def test_time_ranges_include_the_start_and_exclude_the_end(
+    client: SyncClient, keys: QueueKeys
+) -> None:
+    for k in range(5):
+        enqueue(client, keys, [new_job(f"j{k}", delay_ms=10_000)], now=NOW + 100 * k)
+
+    def ids(ranges: dict[str, tuple[int, int]]) -> list[str]:
+        call = manage.list_page(
+            keys,
+            keys.scheduled("t"),
+            descending=False,
+            after=None,
+            size=10,
+            budget=100,
+            tasks=None,
+            statuses=["scheduled"],
+            tags=[],
+            ranges=ranges,
+            now_ms=NOW,
+        )
+        return [i for i, _ in client.run(call).jobs]
+
+    assert ids({"c": (NOW + 100, NOW + 300)}) == ["j1", "j2"]
+    assert ids({"c": (NOW + 200, 0)}) == ["j2", "j3", "j4"]
+    assert ids({"d": (0, NOW + 10_100)}) == ["j0"]
+    assert ids({"f": (0, 0)}) == []  # never finished: outside any finished range
