@@ -28,6 +28,7 @@ from ._job import Job, SyncJob
 from ._keys import QueueKeys, check_prefix, check_queue, queue_keys
 from ._protocol import Retention
 from ._task import Task, remote_function
+from ._unique import Unique
 
 if TYPE_CHECKING:
     from ._worker import Worker
@@ -103,6 +104,7 @@ class App(ManageMixin):
         backoff: BackoffLike | None = None,
         blocking: bool | None = None,
         priority: int = 0,
+        unique: Unique | None = None,
     ) -> _TaskDecorator: ...
 
     def task(
@@ -117,8 +119,13 @@ class App(ManageMixin):
         backoff: BackoffLike | None = None,
         blocking: bool | None = None,
         priority: int = 0,
+        unique: Unique | None = None,
     ) -> Any:
-        """Register a function as a task: `@app.task` or `@app.task(name=…, queue=…)`."""
+        """Register a function as a task: `@app.task` or `@app.task(name=…, queue=…)`.
+
+        `unique`: the task's default `rtask.Unique` rule (a job's own
+        `options(unique=…)` overrides it).
+        """
         options: dict[str, Any] = {
             "name": name,
             "queue": queue,
@@ -128,6 +135,7 @@ class App(ManageMixin):
             "backoff": backoff,
             "blocking": blocking,
             "priority": priority,
+            "unique": unique,
         }
         if fn is None:
             return lambda f: self._register(Task(self, f, **options))

@@ -88,6 +88,7 @@ class Task(Generic[P, R]):
         backoff: BackoffLike | None = None,
         blocking: bool | None = None,
         priority: int = 0,
+        unique: Unique | None = None,
     ) -> None:
         self.app = app
         self.fn = fn
@@ -109,6 +110,9 @@ class Task(Generic[P, R]):
         except InvalidInput as exc:
             raise ConfigError(f"task {self.name}: {exc}") from None
         self.backoff = to_backoff(backoff)
+        if unique is not None and not isinstance(unique, Unique):
+            raise ConfigError(f"task {self.name}: unique must be a rtask.Unique, got {unique!r}")
+        self.unique = unique
         self._default = BoundTask(self, EnqueueOptions())
 
     def __repr__(self) -> str:
@@ -228,7 +232,8 @@ class BoundTask(Generic[P, R]):
             timeout_ms=int((timeout_s or 0) * 1000),
             tags=o.tags,
         )
-        spec = b"" if o.unique is None else o.unique.spec(task.name)
+        unique = o.unique or task.unique
+        spec = b"" if unique is None else unique.spec(task.name)
         return int(delay_s * 1000), priority, body, spec
 
     def _build_one(

@@ -184,3 +184,20 @@ def test_memory_stays_flat_with_unique_jobs(backend_url: str, prefix: str) -> No
             app.close()
 
     run(body)
+
+
+def test_task_default_rule_and_per_job_override(backend_url: str, prefix: str) -> None:
+    app = rtask.App(backend_url, prefix=prefix)
+
+    @app.task(name="sync_user", unique=Unique.while_queued())
+    def sync_user(user: int) -> None: ...
+
+    try:
+        first = sync_user.enqueue_sync(1)
+        assert sync_user.enqueue_sync(2).id == first.id  # one waiting job per task
+        other = sync_user.options(unique=Unique.while_queued("user-2")).enqueue_sync(2)
+        assert not other.duplicate
+        with pytest.raises(rtask.ConfigError):
+            app.task(name="bad", unique="yes")(lambda: None)  # type: ignore[call-overload]
+    finally:
+        app.close()
