@@ -254,3 +254,16 @@ def test_result_is_woken_by_the_notification(
             app.close()
 
     run(body)
+
+
+def test_changes_to_a_missing_job_raise_job_not_found(backend_url: str, prefix: str) -> None:
+    app, _, _ = make_app(backend_url, prefix)
+    try:
+        with pytest.raises(rtask.JobNotFound):
+            app.update_sync("nope", priority=1)
+        with pytest.raises(rtask.JobNotFound):
+            app.rerun_sync("nope")
+        with pytest.raises(InvalidInput):
+            app.rerun_sync("bad id!")
+    finally:
+        app.close()
