@@ -94,9 +94,11 @@ def _job(job_id: str, task: str = "t") -> proto.NewJob:
     return proto.NewJob(job_id, task, 0, 0, body, b"\x92\x91\x01\x80")
 
 
-def fill(client: SyncClient, n: int) -> None:
+def fill(
+    client: SyncClient, n: int, retention: proto.Retention = KEEP_ALL, prefix: str = "fig"
+) -> None:
     """n succeeded jobs of tasks a and b (alternating) through the real scripts."""
-    keys = queue_keys("fig", "default")
+    keys = queue_keys(prefix, "default")
     tasks = [("a", 0), ("b", 0)]
     for start in range(0, n, BATCH):
         jobs = [_job(f"{start + k:09d}", "ab"[k % 2]) for k in range(min(BATCH, n - start))]
@@ -105,7 +107,7 @@ def fill(client: SyncClient, n: int) -> None:
             proto.claim(keys, "q", worker="w", n=BATCH, lease_ms=60_000, tasks=tasks)
         ).jobs
         outcomes = [proto.Outcome(j.id, j.token, proto.OutcomeCode.SUCCEEDED) for j in got]
-        client.run(proto.finish(keys, outcomes, tasks=tasks, retention=KEEP_ALL))
+        client.run(proto.finish(keys, outcomes, tasks=tasks, retention=retention))
 
 
 def timed(fn: object, runs: int = 5) -> float:
@@ -163,6 +165,24 @@ def list_figures(url: str, r: redis.Redis, n: int) -> None:
     client.close()
 
 
+def retention_figures(url: str, r: redis.Redis, n: int) -> None:
+    """Memory after n no-op jobs with the default retention (flat: the last
+    10,000 succeeded are kept)."""
+    client = SyncClient(url)
+    before = r.info("memory")["used_memory"]
+    fill(client, n, proto.DEFAULT_RETENTION, prefix="flat")
+    after = r.info("memory")["used_memory"]
+    keys = queue_keys("flat", "default")
+    print(
+        f"| {n:,} jobs with default retention: memory added | {(after - before) / 2**20:.1f} MiB |"
+    )
+    print(
+        f"| … fields in the jobs hash / succeeded kept | {r.hlen(keys.jobs):,} / "
+        f"{r.zcard(keys.succeeded):,} |"
+    )
+    client.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=1_000_000)
@@ -175,6 +195,7 @@ def main() -> None:
             print("| measure | value |\n|---|---|")
             enqueue_costs(server.url, r)
             finish_costs(SyncClient(server.url), r)
+            retention_figures(server.url, r, args.n)
             list_figures(server.url, r, args.n)
         finally:
             server.stop()
