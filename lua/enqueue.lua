@@ -6,6 +6,7 @@
 -- KEYS[2]  tasks set (every task name ever enqueued on this queue)
 -- KEYS[2+2i-1], KEYS[2+2i]  scheduled:<task i>, ready:<task i>  (i = 1..T)
 -- KEYS[3+2T]  unique hash (identity -> id of the job holding it)
+-- KEYS[4+2T]  unique_exp zset (identity -> expiry ms, for identities with a ttl)
 --
 -- ARGV[1]  now_ms, or '' to use the server clock
 -- ARGV[2]  wake channel (published to when an idle worker may have work)
@@ -32,7 +33,7 @@ local jobs, tasks = KEYS[1], KEYS[2]
 local now = now_ms(ARGV[1])
 local channel = ARGV[2]
 local ntasks = tonumber(ARGV[4])
-local unique = KEYS[3 + 2 * ntasks]
+local unique, unique_exp = KEYS[3 + 2 * ntasks], KEYS[4 + 2 * ntasks]
 local first = 5 + ntasks
 local out = {now}
 local wake = false
@@ -104,6 +105,24 @@ local function flush()
   end
   flush_zadds(zadds)
   writes, unique_writes, zadds, pending = {}, {}, {}, {}
+end
+
+-- Identities with a ttl are indexed by expiry: each call that enqueues
+-- unique jobs drops expired ones, more than it adds, so idempotency keys
+-- never pile up.
+local any_unique, ttl_added = false, 0
+local function sweep_expired(budget)
+  local expired = redis.call('ZRANGEBYSCORE', unique_exp, '-inf', now, 'LIMIT', 0, budget)
+  for _, identity in ipairs(expired) do
+    local holder = redis.call('HGET', unique, identity)
+    local raw = holder and redis.call('HGET', jobs, holder)
+    if holder and (not raw or not holds_unique(cjson.decode(raw), now)) then
+      redis.call('HDEL', unique, identity)
+    end
+  end
+  if #expired > 0 then
+    redis.call('ZREM', unique_exp, unpack(expired))
+  end
 end
 
 -- The holder of the identity of `spec` when it conflicts with a new job due
@@ -178,6 +197,7 @@ for k, id in ipairs(ids) do
     local spec = ARGV[j + 6] ~= '' and cjson.decode(ARGV[j + 6])
     local holder, hst
     if spec then
+      any_unique = true
       holder, hst = conflicting(spec, due)
     end
     if holder then
@@ -190,6 +210,10 @@ for k, id in ipairs(ids) do
         extra = '"u":' .. cjson.encode(spec.k) .. ',"uh":' .. spec.h .. ',"ue":' .. expires .. ','
         unique_writes[#unique_writes + 1] = spec.k
         unique_writes[#unique_writes + 1] = id
+        if expires > 0 then
+          redis.call('ZADD', unique_exp, expires, spec.k)
+          ttl_added = ttl_added + 1
+        end
         pending[spec.k] = true
       end
       writes[#writes + 1] = id
@@ -202,6 +226,9 @@ for k, id in ipairs(ids) do
   end
 end
 flush()
+if any_unique then
+  sweep_expired(2 * ttl_added + 8)
+end
 
 if wake then
   redis.call('PUBLISH', channel, '1')

@@ -86,6 +86,10 @@ class QueueKeys:
         return self.base + "unique"
 
     @property
+    def unique_exp(self) -> str:
+        return self.base + "unique_exp"
+
+    @property
     def done(self) -> str:
         """Zset of job ids someone waits for; also the channel their ids are published on."""
         return self.base + "done"

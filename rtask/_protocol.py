@@ -129,7 +129,7 @@ def enqueue(
     for task in task_index:
         script_keys += (keys.scheduled(task), keys.ready(task))
         args.append(task)
-    script_keys.append(keys.unique)
+    script_keys += (keys.unique, keys.unique_exp)
     for job in jobs:
         args += (job.id, task_index[job.task], job.delay_ms, job.priority, job.body, job.payload)
         args.append(job.unique)

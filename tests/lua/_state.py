@@ -176,6 +176,7 @@ def _expected_types(keys: QueueKeys, tasks: Sequence[str]) -> dict[str, str]:
         keys.workers: "zset",
         keys.recover_gate: "string",
         keys.unique: "hash",
+        keys.unique_exp: "zset",
         keys.done: "zset",
     }
     for task in tasks:

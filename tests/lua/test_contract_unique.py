@@ -263,3 +263,41 @@ def test_debounce_within_one_call_keeps_the_last(client: SyncClient, keys: Queue
     assert set(state.jobs) == {"j1"}
     assert state.payload("j1") == b"v3"
     assert state.scheduled() == {"j1": NOW + 7000} and state.ready() == {}
+
+
+def test_expired_idempotency_keys_are_dropped_as_new_ones_come(
+    client: SyncClient, keys: QueueKeys
+) -> None:
+    jobs = [uniq(new_job(f"j{k:02d}"), Unique.idempotent(f"k{k:02d}", ttl=1)) for k in range(20)]
+    enqueue(client, keys, jobs)
+    claimed = claim(client, keys, 20).jobs
+    finish(client, keys, [outcome(j, proto.OutcomeCode.SUCCEEDED) for j in claimed], now=NOW + 5)
+    state = assert_invariants(client, keys, TASKS)
+    assert len(state.hash(keys.unique)) == 20 and len(state.zset(keys.unique_exp)) == 20
+
+    # expired: each unique enqueue drops up to 8 of them
+    late = NOW + 1000
+    enqueue(client, keys, [uniq(new_job("n1"), Unique("other"))], now=late)
+    state = assert_invariants(client, keys, TASKS)
+    assert len(state.hash(keys.unique)) == 20 - 8 + 1
+    assert len(state.zset(keys.unique_exp)) == 12
+    for k in range(2, 4):
+        enqueue(client, keys, [uniq(new_job(f"n{k}"), Unique(f"other{k}"))], now=late)
+    state = assert_invariants(client, keys, TASKS)
+    assert state.hash(keys.unique) == {"t|other": "n1", "t|other2": "n2", "t|other3": "n3"}
+    assert state.zset(keys.unique_exp) == {}
+
+
+def test_an_identity_taken_over_keeps_its_new_holder(client: SyncClient, keys: QueueKeys) -> None:
+    enqueue(client, keys, [uniq(new_job("j1"), Unique.idempotent("k", ttl=1))])
+    cancel(client, keys, "j1", now=NOW + 1)
+    # after the ttl a new job takes the identity, with no ttl of its own
+    enqueue(
+        client,
+        keys,
+        [uniq(new_job("j2"), Unique("k", statuses=frozenset(JobStatus)))],
+        now=NOW + 1000,
+    )
+    state = assert_invariants(client, keys, TASKS)
+    assert state.hash(keys.unique) == {"t|k": "j2"}
+    assert state.zset(keys.unique_exp) == {}
