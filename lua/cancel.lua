@@ -7,7 +7,8 @@
 -- KEYS[2]  cancelled index
 -- KEYS[3]  scheduled:<task>
 -- KEYS[4]  ready:<task>
--- KEYS[5], KEYS[6]  unique hash, done zset (waiters; also the channel)
+-- KEYS[5], KEYS[6], KEYS[7]  unique hash, done zset (waiters; also the
+--          channel), unique_exp zset
 --
 -- ARGV[1]  now_ms, or '' to use the server clock
 -- ARGV[2]  id
@@ -48,6 +49,6 @@ append_error(jobs, id, cjson.encode({attempt = st.a, type = 'cancelled', message
 st.s = 'cancelled'
 st.ft = now
 redis.call('HSET', jobs, id, cjson.encode(st))
-release_unique(KEYS[5], id, st)
+release_unique(KEYS[5], KEYS[7], id, st, tonumber(ARGV[5]))
 notify_done(KEYS[6], {id})
 return {now, code}

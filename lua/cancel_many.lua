@@ -10,6 +10,7 @@
 -- KEYS[4]  done zset (waiters; also the channel)
 -- KEYS[5]  the set read: scheduled:<task>, ready:<task> or running
 -- KEYS[6], KEYS[7]  scheduled:<task>, ready:<task>
+-- KEYS[8]  unique_exp zset
 --
 -- ARGV[1]  now_ms, or '' to use the server clock
 -- ARGV[2]  task name
@@ -48,7 +49,7 @@ for _, id in ipairs(ids) do
     st.s = 'cancelled'
     st.ft = now
     redis.call('HSET', jobs, id, cjson.encode(st))
-    release_unique(KEYS[3], id, st)
+    release_unique(KEYS[3], KEYS[8], id, st, tonumber(ARGV[8]))
   end
 end
 if #cancelled > 0 then

@@ -131,12 +131,25 @@ end
 -- finishes, ms; -1 = as long as the record exists) and "ue" (an absolute
 -- expiry, ms, for idempotency keys; 0 = none).
 --
--- Called where a job becomes finished: releases its identity unless the hold
--- outlives the run. Only the holder's own entry is removed (a newer job may
--- have taken the identity over).
-local function release_unique(unique, id, st)
-  if st.u and (st.uh or 0) == 0 and (st.ue or 0) == 0 and redis.call('HGET', unique, st.u) == id then
+-- Called where a job becomes finished: releases its identity unless the
+-- hold outlives the run; a hold that does is indexed by its end in
+-- `unique_exp` (ttl: its expiry, indexed at enqueue; after_finish: ft +
+-- hold; while the record exists: ft + keep_ms, the retention age of its
+-- status, 0 = not indexed), so an enqueue drops it then. Only the holder's own entry is touched (a newer job may have taken
+-- the identity over).
+local function release_unique(unique, unique_exp, id, st, keep_ms)
+  if not st.u or redis.call('HGET', unique, st.u) ~= id then
+    return
+  end
+  local hold, expires = st.uh or 0, st.ue or 0
+  if hold == 0 and expires == 0 then
     redis.call('HDEL', unique, st.u)
+  elseif expires > 0 then
+    return -- indexed by its expiry since enqueue
+  elseif hold > 0 then
+    redis.call('ZADD', unique_exp, st.ft + hold, st.u)
+  elseif keep_ms > 0 then
+    redis.call('ZADD', unique_exp, st.ft + keep_ms, st.u)
   end
 end
 

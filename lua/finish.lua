@@ -10,7 +10,8 @@
 -- KEYS[3]  active hash
 -- KEYS[4], KEYS[5], KEYS[6]  succeeded, failed, cancelled indexes (score = finished ms)
 -- KEYS[6+2i-1], KEYS[6+2i]  scheduled:<task i>, ready:<task i>  (i = 1..T)
--- KEYS[7+2T], KEYS[8+2T]  unique hash, done zset (waiters; also the channel)
+-- KEYS[7+2T], KEYS[8+2T], KEYS[9+2T]  unique hash, done zset (waiters; also
+--          the channel), unique_exp zset
 --
 -- ARGV[1]  now_ms, or '' to use the server clock
 -- ARGV[2]  wake channel
@@ -51,7 +52,7 @@ for i = 1, ntasks do
   caps[i] = tonumber(ARGV[9 + 2 * i])
 end
 local first = 10 + 2 * ntasks
-local unique, done = KEYS[7 + 2 * ntasks], KEYS[8 + 2 * ntasks]
+local unique, done, unique_exp = KEYS[7 + 2 * ntasks], KEYS[8 + 2 * ntasks], KEYS[9 + 2 * ntasks]
 
 local ids = {}
 for j = first, #ARGV, 5 do
@@ -108,7 +109,7 @@ local function terminal(id, st, status, when)
   add_to(zadds, indexes[status], st.ft, id)
   finished[status] = (finished[status] or 0) + 1
   finished_ids[#finished_ids + 1] = id
-  release_unique(unique, id, st)
+  release_unique(unique, unique_exp, id, st, retention[status][1])
 end
 
 local function wait_again(id, st, due)

@@ -9,7 +9,8 @@
 -- KEYS[5]  cancelled index
 -- KEYS[6]  gate key (a string with a TTL)
 -- KEYS[6+i]  ready:<task i>  (i = 1..T)
--- KEYS[7+T], KEYS[8+T]  unique hash, done zset (waiters; also the channel)
+-- KEYS[7+T], KEYS[8+T], KEYS[9+T]  unique hash, done zset (waiters; also the
+--          channel), unique_exp zset
 --
 -- ARGV[1]  now_ms, or '' to use the server clock
 -- ARGV[2]  gate_ms: the sweep runs only if no sweep ran in the last gate_ms
@@ -36,7 +37,7 @@ if gate_ms > 0 and not redis.call('SET', KEYS[6], '1', 'NX', 'PX', gate_ms) then
 end
 local limit = tonumber(ARGV[3])
 local ntasks = tonumber(ARGV[9])
-local unique, done = KEYS[7 + ntasks], KEYS[8 + ntasks]
+local unique, done, unique_exp = KEYS[7 + ntasks], KEYS[8 + ntasks], KEYS[9 + ntasks]
 local failed_ids = {}
 local ready_of = {}
 for i = 1, ntasks do
@@ -71,7 +72,7 @@ for _, id in ipairs(expired) do
         redis.call('ZADD', KEYS[4], now, id)
         failed = failed + 1
         failed_ids[#failed_ids + 1] = id
-        release_unique(unique, id, st)
+        release_unique(unique, unique_exp, id, st, tonumber(ARGV[5]))
       else
         st.s = 'retrying'
         st.due = now

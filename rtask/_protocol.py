@@ -315,7 +315,7 @@ def finish(
     for name, cap in tasks:
         script_keys += (keys.scheduled(name), keys.ready(name))
         args += (name, cap)
-    script_keys += (keys.unique, keys.done)
+    script_keys += (keys.unique, keys.done, keys.unique_exp)
     for o in outcomes:
         args += (o.id, o.token, int(o.code), o.delay_ms, o.blob)
     return Call(script("finish"), script_keys, args, _decode_finish)
@@ -400,7 +400,7 @@ def recover(
         keys.recover_gate,
     ]
     script_keys += [keys.ready(t) for t in tasks]
-    script_keys += (keys.unique, keys.done)
+    script_keys += (keys.unique, keys.done, keys.unique_exp)
     args: list[str | bytes | int | float] = [
         _now_arg(now_ms),
         gate_ms,
@@ -450,6 +450,7 @@ def cancel(
             keys.ready(task),
             keys.unique,
             keys.done,
+            keys.unique_exp,
         ],
         [_now_arg(now_ms), job_id, task, reason, *retention.cancelled_args()],
         _decode_cancel,

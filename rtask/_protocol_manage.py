@@ -204,6 +204,7 @@ def cancel_many(
         read_key,
         keys.scheduled(task),
         keys.ready(task),
+        keys.unique_exp,
     ]
     args: Args = [
         _now_arg(now_ms),

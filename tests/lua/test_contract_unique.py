@@ -301,3 +301,32 @@ def test_an_identity_taken_over_keeps_its_new_holder(client: SyncClient, keys: Q
     state = assert_invariants(client, keys, TASKS)
     assert state.hash(keys.unique) == {"t|k": "j2"}
     assert state.zset(keys.unique_exp) == {}
+
+
+def test_holds_after_finishing_are_indexed_and_dropped_when_they_end(
+    client: SyncClient, keys: QueueKeys
+) -> None:
+    enqueue(
+        client,
+        keys,
+        [
+            uniq(new_job("j1"), Unique.throttle("a", 10)),
+            uniq(new_job("j2"), Unique("b", statuses=frozenset(JobStatus))),  # while kept
+        ],
+    )
+    claimed = claim(client, keys, 2).jobs
+    keep_an_hour = proto.Retention(succeeded_s=3600, succeeded_max=0)
+    finish(
+        client,
+        keys,
+        [outcome(j, proto.OutcomeCode.SUCCEEDED) for j in claimed],
+        now=NOW + 5,
+        retention=keep_an_hour,
+    )
+    state = assert_invariants(client, keys, TASKS)
+    assert state.zset(keys.unique_exp) == {"t|a": NOW + 10_005, "t|b": NOW + 5 + 3_600_000}
+
+    enqueue(client, keys, [uniq(new_job("x1"), Unique("x"))], now=NOW + 20_000)
+    state = assert_invariants(client, keys, TASKS)
+    assert state.hash(keys.unique) == {"t|b": "j2", "t|x": "x1"}
+    assert state.zset(keys.unique_exp) == {"t|b": NOW + 5 + 3_600_000}
