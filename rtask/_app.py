@@ -19,6 +19,7 @@ from ._admin import (
     stats_plan,
     workers_plan,
 )
+from ._app_manage import ManageMixin
 from ._app_schedules import ScheduleMethods
 from ._backoff import BackoffLike
 from ._client import AsyncClient, SyncClient, async_client, check_url, redact, sync_client
@@ -29,6 +30,7 @@ from ._keys import QueueKeys, check_prefix, check_queue, queue_keys
 from ._middleware import Middleware, RateLimitLike, check_middleware
 from ._protocol import Retention
 from ._task import Task, remote_function
+from ._unique import Unique
 
 if TYPE_CHECKING:
     from ._events import Event
@@ -54,7 +56,7 @@ class _TaskDecorator(Protocol):
     def __call__(self, fn: Callable[P, R]) -> Task[P, R]: ...
 
 
-class App(ScheduleMethods):
+class App(ScheduleMethods, ManageMixin):
     """Registers tasks and schedules, and holds the connection settings.
 
     `url` is `redis://…`, `rediss://…`, `unix://…`, `redis+cluster://h:p,h:p/`
@@ -135,6 +137,7 @@ class App(ScheduleMethods):
         priority: int = 0,
         rate_limit: RateLimitLike | None = None,
         middleware: Sequence[Middleware] | None = None,
+        unique: Unique | None = None,
     ) -> _TaskDecorator: ...
 
     def task(
@@ -151,6 +154,7 @@ class App(ScheduleMethods):
         priority: int = 0,
         rate_limit: RateLimitLike | None = None,
         middleware: Sequence[Middleware] | None = None,
+        unique: Unique | None = None,
     ) -> Any:
         """Register a function as a task: `@app.task` or `@app.task(name=…, queue=…)`.
 
@@ -158,7 +162,8 @@ class App(ScheduleMethods):
         many jobs of the task start per period across every worker; it is
         checked when jobs are claimed, so a limited job waits in its queue
         and never uses an attempt. `middleware` wraps this task's enqueue
-        and runs, inside the App's middleware.
+        and runs, inside the App's middleware. `unique`: the task's default
+        `rtask.Unique` rule (a job's own `options(unique=…)` overrides it).
         """
         options: dict[str, Any] = {
             "name": name,
@@ -171,6 +176,7 @@ class App(ScheduleMethods):
             "priority": priority,
             "rate_limit": rate_limit,
             "middleware": middleware,
+            "unique": unique,
         }
         if fn is None:
             return lambda f: self._register(Task(self, f, **options))

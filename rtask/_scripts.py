@@ -63,6 +63,15 @@ SCRIPT_NAMES = (
     "stats",
     "workers",
     "progress",
+    "rerun",
+    "update",
+    "retry_failed",
+    "cancel_many",
+    "prune",
+    "unique_sweep",
+    "wait",
+    "tasks",
+    "list",
 )
 
 
