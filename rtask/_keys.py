@@ -109,6 +109,9 @@ class QueueKeys:
     def rate(self, task: str) -> str:
         return self.base + "rate:" + task
 
+    def permits(self, task: str) -> str:
+        return self.base + "permits:" + task
+
     def scheduled(self, task: str) -> str:
         return self.base + "scheduled:" + task
 

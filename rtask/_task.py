@@ -26,6 +26,7 @@ from ._middleware import (
     parse_rate_limit,
 )
 from ._protocol import Call, EnqueueReply, NewJob, enqueue, state_body
+from ._shards import declare, enqueue_calls, route, shard_name
 
 if TYPE_CHECKING:
     from ._app import App
@@ -101,12 +102,15 @@ class Task(Generic[P, R]):
         priority: int = 0,
         rate_limit: RateLimitLike | None = None,
         middleware: Sequence[Middleware] | None = None,
+        shards: int | None = None,
     ) -> None:
         self.app = app
         self.fn = fn
         self.name = check_task_name(name or f"{fn.__module__}.{fn.__qualname__}")
         self.queue = check_queue(queue)
         self.keys = app.keys(self.queue)  # computed once: enqueue is a hot path
+        if shards is not None:  # the queue's shard count (see _shards)
+            declare(app.shard_table, self.queue, shards, f"task {self.name}")
         self.is_async = inspect.iscoroutinefunction(fn)
         if blocking and self.is_async:
             raise ConfigError(f"task {self.name}: blocking=True is for sync functions")
@@ -133,6 +137,11 @@ class Task(Generic[P, R]):
 
     def __repr__(self) -> str:
         return f"<Task {self.name} queue={self.queue}>"
+
+    @property
+    def shards(self) -> int:
+        """How many shards the task's queue is spread over (1: not sharded)."""
+        return self.app.shard_table.get(self.queue, 1)
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Any:
         return self.fn(*args, **kwargs)
@@ -296,34 +305,36 @@ class BoundTask(Generic[P, R]):
     async def enqueue(self, *args: P.args, **kwargs: P.kwargs) -> Job[R]:
         """Enqueue one job (async)."""
         job = self.build(args, kwargs, self.opts.id)
-        reply = await self.task.app.async_client().run(self._enqueue_call([job]))
-        return Job(self.task.app, job.id, self.task.queue, self.task.name, reply.stored[0])
+        queue, call = self._enqueue_one(job)
+        reply = await self.task.app.async_client().run(call)
+        return Job(self.task.app, job.id, queue, self.task.name, reply.stored[0])
 
     def enqueue_sync(self, *args: P.args, **kwargs: P.kwargs) -> SyncJob[R]:
         """Enqueue one job (sync)."""
         job = self.build(args, kwargs, self.opts.id)
-        reply = self.task.app.sync_client().run(self._enqueue_call([job]))
-        return SyncJob(self.task.app, job.id, self.task.queue, self.task.name, reply.stored[0])
+        queue, call = self._enqueue_one(job)
+        reply = self.task.app.sync_client().run(call)
+        return SyncJob(self.task.app, job.id, queue, self.task.name, reply.stored[0])
 
     async def enqueue_many(self, items: Iterable[Sequence[Any] | dict[str, Any]]) -> list[Job[R]]:
         """Enqueue one job per item, in one round trip."""
         jobs = self._build_many(items)
-        calls = self._enqueue_calls(jobs)
+        calls, placed = self._enqueue_calls(jobs)
         replies = await self.task.app.async_client().run_many(calls) if calls else []
-        stored = [flag for reply in replies for flag in reply.stored]
         t = self.task
-        return [Job(t.app, j.id, t.queue, t.name, s) for j, s in zip(jobs, stored, strict=True)]
+        placed_jobs = zip(jobs, placed(replies), strict=True)
+        return [Job(t.app, j.id, q, t.name, s) for j, (q, s) in placed_jobs]
 
     def enqueue_many_sync(
         self, items: Iterable[Sequence[Any] | dict[str, Any]]
     ) -> list[SyncJob[R]]:
         """Enqueue one job per item (sync), in one round trip."""
         jobs = self._build_many(items)
-        calls = self._enqueue_calls(jobs)
+        calls, placed = self._enqueue_calls(jobs)
         replies = self.task.app.sync_client().run_many(calls) if calls else []
-        stored = [flag for reply in replies for flag in reply.stored]
         t = self.task
-        return [SyncJob(t.app, j.id, t.queue, t.name, s) for j, s in zip(jobs, stored, strict=True)]
+        placed_jobs = zip(jobs, placed(replies), strict=True)
+        return [SyncJob(t.app, j.id, q, t.name, s) for j, (q, s) in placed_jobs]
 
     def _keys(self) -> QueueKeys:
         return self.task.keys
@@ -332,11 +343,23 @@ class BoundTask(Generic[P, R]):
         app = self.task.app
         return enqueue(self._keys(), jobs, app.now_ms(), events=app.events_enabled)
 
-    def _enqueue_calls(self, jobs: list[NewJob]) -> list[Call[EnqueueReply]]:
-        return [
-            self._enqueue_call(jobs[i : i + ENQUEUE_CHUNK])
-            for i in range(0, len(jobs), ENQUEUE_CHUNK)
-        ]
+    def _enqueue_one(self, job: NewJob) -> tuple[str, Call[EnqueueReply]]:
+        """The physical queue of one new job (its shard) and its enqueue call."""
+        task = self.task
+        if task.shards == 1:  # the hot path: no routing
+            return task.queue, self._enqueue_call([job])
+        queue = shard_name(task.queue, route(task, job.id))
+        app = task.app
+        call = enqueue(app.keys(queue), [job], app.now_ms(), events=app.events_enabled)
+        return queue, call
+
+    def _enqueue_calls(
+        self, jobs: list[NewJob]
+    ) -> tuple[list[Call[EnqueueReply]], Callable[[list[EnqueueReply]], list[tuple[str, bool]]]]:
+        """One call per shard and chunk, and how to map replies to each job's
+        (physical queue, stored)."""
+        app = self.task.app
+        return enqueue_calls(self.task, jobs, ENQUEUE_CHUNK, app.now_ms(), app.events_enabled)
 
 
 _OPTION_FIELDS = {"delay": "delay_s", "timeout": "timeout_s"}

@@ -26,7 +26,8 @@ from .._protocol import (
     claim,
     finish,
 )
-from . import _loops, _schedules
+from .._shards import logical_queue, physical_queues
+from . import _loops, _permits, _schedules
 from ._config import WorkerConfig
 from ._execute import cancelled, execute, released
 from ._state import CANCELLED, LOST, SHUTDOWN, QueueState, Running
@@ -54,20 +55,27 @@ class Worker:
         self.config = config
         self.id = config.worker_id
         self.stats: Counter[str] = Counter()
+        # one QueueState per physical queue: a sharded queue has one per shard
         self.queues = [
             QueueState(
                 q,
                 app.keys(q),
-                [(t.name, t.concurrency) for t in app.tasks.values() if t.queue == q],
+                [
+                    (t.name, t.concurrency)
+                    for t in app.tasks.values()
+                    if t.queue == logical_queue(q)
+                ],
             )
-            for q in config.queues
+            for q in physical_queues(app.shard_table, config.queues)
         ]
         for q in self.queues:
             q.rates = {
                 t.name: t.rate_limit
                 for t in app.tasks.values()
-                if t.queue == q.name and t.rate_limit is not None
+                if t.queue == logical_queue(q.name) and t.rate_limit is not None
             }
+        # capped tasks of sharded queues: claimed under permits (see _permits)
+        self.pools = _permits.build(self)
         self._pool = ThreadPoolExecutor(1)  # replaced by run(): one pool per run
         self._event = asyncio.Event()
         self._stopping = False
@@ -319,22 +327,31 @@ class Worker:
             most = max(1, min(self._capacity() // PIPELINE_DEPTH, self.config.batch_max))
             share = max(1, min(free // len(wanting), most))
             for q in wanting:
-                q.claiming += share
+                n, tasks = share, q.tasks
+                if q.pools:  # capped tasks of a sharded queue claim under permits
+                    n, tasks = _permits.plan_claims(self, q, share, calls, handlers, now_ms)
+                    free -= share - n
+                    if n <= 0 or not tasks:
+                        continue
+                q.claiming += n
                 q.rotation += 1
                 call = claim(
                     q.keys,
                     q.name,
                     worker=self.id,
-                    n=share,
+                    n=n,
                     lease_ms=int(self.config.lease_s * 1000),
-                    tasks=q.tasks,
+                    tasks=tasks,
                     rotation=q.rotation,
                     now_ms=now_ms,
                     rates=q.rates,
                     events=events,
                 )
                 calls.append(call)
-                handlers.append(self._on_claim(q, share, q.wake_seq))
+                handlers.append(self._on_claim(q, n, q.wake_seq))
+                free -= n
+        if self.pools:
+            _permits.plan_pools(self, self.pools, max(0, free), calls, handlers)
         return calls, handlers
 
     def _on_reports(self, q: QueueState, reports: list[Any]) -> Any:
@@ -349,6 +366,8 @@ class Worker:
             if reply is None:
                 q.outcomes[:0] = outcomes  # not sent: keep them for the next try
                 return
+            if q.pools:
+                _permits.finished(q, outcomes)
             stats = self.stats
             for outcome, result in zip(outcomes, reply.results, strict=True):
                 stats[_FINISH_STAT[result]] += 1
@@ -466,6 +485,8 @@ class Worker:
         q.running.pop(run.job.id, None)
         if outcome is not None and "sc" in run.job.state:
             outcome = _schedules.with_follow_up(self, outcome, run.timing, run.job, q)
+        if q.pools:
+            _permits.settled(q, run, outcome)
         if outcome is not None and run.context.reports is not None:
             report = run.context.reports.take()
             if report is not None:
