@@ -72,7 +72,40 @@ class PermitPool:
         return len(self.free) + self.reserved + len(self.held) + len(self.finishing)
 
     def wanted(self) -> bool:
-        return any(q.may_have_work for q in self.shards)
+        """True while a shard may have jobs of the task."""
+        return any(q.may_have_work and q.drained.get(self.task) != q.wake_seq for q in self.shards)
+
+
+# A sharded queue with capped tasks claims in groups: each capped task (under
+# its permits) and the other tasks together (NORMAL). A group found drained
+# is not claimed again until the shard's next wake-up (`wake_seq` moves on a
+# wake-up signal or an idle poll); the shard may have work while some group
+# is not known drained.
+NORMAL = ""
+
+
+def refresh(q: QueueState) -> None:
+    """Set `q.may_have_work` from its groups."""
+    groups = [*q.pools, *([NORMAL] if len(q.tasks) > len(q.pools) else [])]
+    q.may_have_work = any(q.drained.get(g) != q.wake_seq for g in groups)
+
+
+def drained(q: QueueState, group: str, asked: int, got: int, seq: int) -> None:
+    """A claim of `group` came back: short, with no wake-up since, it is drained."""
+    if got < asked and q.wake_seq == seq:
+        q.drained[group] = seq
+    refresh(q)
+
+
+def wrap_normal(q: QueueState, handler: Any, asked: int, seq: int) -> Any:
+    """The claim handler of a pooled shard's other tasks, tracking their group."""
+
+    def handle(reply: ClaimReply | None) -> None:
+        handler(reply)
+        if reply is not None:
+            drained(q, NORMAL, asked, len(reply.jobs), seq)
+
+    return handle
 
 
 def build(worker: Worker) -> list[PermitPool]:
@@ -103,8 +136,11 @@ def plan_claims(
 ) -> tuple[int, list[tuple[str, int]]]:
     """Claims of `q`'s capped tasks under their free tokens, within `budget`
     jobs; returns the budget left and the tasks to claim without permits."""
+    seq = q.wake_seq
     for name, pool in q.pools.items():
         take = min(budget, len(pool.free))
+        if q.drained.get(name) == seq:
+            take = 0
         if take <= 0:
             continue
         tokens = pool.free[:take]
@@ -125,7 +161,9 @@ def plan_claims(
                 events=worker.app.events_enabled,
             )
         )
-        handlers.append(_on_claim(worker, q, pool, tokens, q.wake_seq))
+        handlers.append(_on_claim(worker, q, pool, tokens, seq))
+    if q.drained.get(NORMAL) == seq:
+        return budget, []
     return budget, [t for t in q.tasks if t[0] not in q.pools]
 
 
@@ -139,8 +177,7 @@ def _on_claim(worker: Worker, q: QueueState, pool: PermitPool, tokens: list[str]
         pool.free.extend(tokens[len(jobs) :])
         if reply is None:
             return
-        if len(jobs) < len(tokens) and q.wake_seq == seq:
-            q.may_have_work = False  # drained, and no wake-up since
+        drained(q, pool.task, len(tokens), len(jobs), seq)
         worker.stats["claimed"] += len(jobs)
         for job in jobs:
             worker._start(q, job)

@@ -55,6 +55,8 @@ class QueueState:
     reports: list[Report] = field(default_factory=list)
     # a sharded queue's capped tasks: name -> PermitPool (shared by its shards)
     pools: dict[str, Any] = field(default_factory=dict)
+    # ... and the wake_seq at which each claim group was found drained
+    drained: dict[str, int] = field(default_factory=dict)
 
     def task_names(self) -> list[str]:
         return [name for name, _ in self.tasks]

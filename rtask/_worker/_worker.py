@@ -348,7 +348,10 @@ class Worker:
                     events=events,
                 )
                 calls.append(call)
-                handlers.append(self._on_claim(q, n, q.wake_seq))
+                handler = self._on_claim(q, n, q.wake_seq)
+                if q.pools:
+                    handler = _permits.wrap_normal(q, handler, n, q.wake_seq)
+                handlers.append(handler)
                 free -= n
         if self.pools:
             _permits.plan_pools(self, self.pools, max(0, free), calls, handlers)
@@ -414,6 +417,7 @@ class Worker:
         except TimeoutError:
             for q in self.queues:
                 q.may_have_work = True
+                q.wake_seq += 1  # as a wake-up: drained claim groups are polled again
 
     # ------------------------------------------------------------ jobs
 
