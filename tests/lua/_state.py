@@ -231,6 +231,7 @@ def _expected_types(keys: QueueKeys, tasks: Sequence[str]) -> dict[str, str]:
         types[keys.scheduled(task)] = "zset"
         types[keys.ready(task)] = "zset"
         types[keys.rate(task)] = "zset"
+        types[keys.permits(task)] = "zset"  # a capped task of a sharded queue
     return types
 
 
