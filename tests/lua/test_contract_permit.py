@@ -14,9 +14,7 @@ TTL = 10_000
 def acquire(
     client: SyncClient, keys: QueueKeys, tokens: list[str], cap: int = 3, now: int = NOW
 ) -> list[str]:
-    return client.run(
-        acquire_permits(keys, "t", cap=cap, ttl_ms=TTL, tokens=tokens, now_ms=now)
-    )
+    return client.run(acquire_permits(keys, "t", cap=cap, ttl_ms=TTL, tokens=tokens, now_ms=now))
 
 
 def held(client: SyncClient, keys: QueueKeys) -> dict[str, float]:

@@ -1,0 +1,200 @@
+"""Sharded queues on Redis and memory://: enqueue spreads, workers drain every
+shard, lookups find a job in its shard, stats see the logical queue, and a
+capped task's cap holds across shards."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+import rtask
+from rtask import JobStatus
+from rtask._errors import JobNotFound
+from rtask._protocol import enqueue
+from rtask._shards import shard_index
+
+from ._helpers import RESULT_TIMEOUT, background, close, run, worker
+
+pytestmark = pytest.mark.timeout(30)
+SHARDS = 4
+
+
+def test_enqueue_spreads_and_a_worker_drains_every_shard(backend_url: str, prefix: str) -> None:
+    async def body() -> None:
+        app = rtask.App(backend_url, prefix=prefix)
+
+        @app.task(queue="emails", shards=SHARDS)
+        async def send(n: int) -> int:
+            return n * 2
+
+        try:
+            jobs = await send.enqueue_many([(n,) for n in range(200)])
+            one = await send.enqueue(1000)
+            assert {j.queue for j in [*jobs, one]} == set(app.shards("emails"))
+            stats = (await app.stats(["emails"]))[0]
+            assert stats.queue == "emails"
+            assert stats.queued == 201
+            assert [s.queue for s in stats.shards] == app.shards("emails")
+            assert sum(s.queued for s in stats.shards) == 201
+            assert all(s.queued > 20 for s in stats.shards)  # spread, not piled up
+
+            await worker(app, concurrency=16).run(burst=True)
+
+            assert [await j.result(timeout=RESULT_TIMEOUT) for j in jobs] == [
+                n * 2 for n in range(200)
+            ]
+            stats = (await app.stats(["emails"]))[0]
+            assert (stats.queued, stats.running, stats.succeeded) == (0, 0, 201)
+        finally:
+            await close(app)
+
+    run(body)
+
+
+def test_a_job_is_found_by_id_in_its_shard_or_by_probing(backend_url: str, prefix: str) -> None:
+    async def body() -> None:
+        app = rtask.App(backend_url, prefix=prefix, shards={"emails": SHARDS})
+
+        @app.task(queue="emails")
+        async def send(n: int) -> int:
+            return n
+
+        try:
+            fixed = await send.options(id="order-42").enqueue(1)
+            found = await app.job("order-42", "emails")
+            assert found.queue == fixed.queue
+            assert (await found.info()).status is JobStatus.QUEUED
+            # a job placed in another shard than its id's (as a uniqueness key
+            # would place it) is found by probing the other shards
+            home = app.shards("emails")[0]
+            by_id = app.shards("emails")[shard_index("placed-elsewhere", SHARDS)]
+            other = next(q for q in app.shards("emails") if q != by_id)
+            job = send.options().build((7,), {}, "placed-elsewhere")
+            await app.async_client().run(enqueue(app.keys(other), [job]))
+            assert (await app.job("placed-elsewhere", "emails")).queue == other
+            sync = app.job_sync("placed-elsewhere", "emails")
+            assert sync.info().task == send.name
+            with pytest.raises(JobNotFound, match="in queue 'emails'"):
+                await app.job("missing", "emails")
+            assert home == "emails"
+            # a handle cancels in the job's own shard
+            assert await found.cancel() is True
+            assert (await found.info()).status is JobStatus.CANCELLED
+        finally:
+            await close(app)
+
+    run(body)
+
+
+def test_rate_limited_tasks_stay_in_the_home_shard(backend_url: str, prefix: str) -> None:
+    async def body() -> None:
+        app = rtask.App(backend_url, prefix=prefix, shards={"emails": SHARDS})
+
+        @app.task(queue="emails", rate_limit="1000/s")
+        async def limited() -> None: ...
+
+        try:
+            jobs = await limited.enqueue_many([() for _ in range(20)])
+            assert {j.queue for j in jobs} == {"emails"}
+        finally:
+            await close(app)
+
+    run(body)
+
+
+class Meter:
+    def __init__(self) -> None:
+        self.now = 0
+        self.peak = 0
+
+    async def hold(self, seconds: float) -> None:
+        self.now += 1
+        self.peak = max(self.peak, self.now)
+        try:
+            await asyncio.sleep(seconds)
+        finally:
+            self.now -= 1
+
+
+def test_a_cap_holds_across_shards_and_workers(backend_url: str, prefix: str) -> None:
+    """Two workers of 6 slots each, a task capped at 3 spread over 4 shards:
+    never more than 3 run at once, and the cap is reached."""
+
+    async def body() -> None:
+        app = rtask.App(backend_url, prefix=prefix, shards={"emails": SHARDS})
+        meter = Meter()
+        free_done: list[int] = []
+
+        @app.task(queue="emails", concurrency=3)
+        async def capped(n: int) -> int:
+            await meter.hold(0.02)
+            return n
+
+        @app.task(queue="emails")
+        async def free(n: int) -> None:
+            free_done.append(n)
+
+        try:
+            jobs = await capped.enqueue_many([(n,) for n in range(60)])
+            frees = await free.enqueue_many([(n,) for n in range(20)])
+            assert len({j.queue for j in jobs}) == SHARDS
+            async with background(app, concurrency=6), background(app, concurrency=6):
+                results = [await j.result(timeout=RESULT_TIMEOUT) for j in jobs]
+                for j in frees:
+                    await j.result(timeout=RESULT_TIMEOUT)
+            assert results == list(range(60))
+            assert meter.peak == 3
+            assert sorted(free_done) == list(range(20))
+            # every permit was given back
+            assert (
+                await app.async_client().redis.zcard(app.keys("emails").permits(capped.name)) == 0
+            )
+        finally:
+            await close(app)
+
+    run(body)
+
+
+def test_a_dead_workers_permits_come_back(backend_url: str, prefix: str) -> None:
+    """A worker holding every permit is cancelled without giving them back:
+    another worker runs the jobs once the permits' lease runs out."""
+
+    async def body() -> None:
+        app = rtask.App(backend_url, prefix=prefix, shards={"emails": 2})
+        started = asyncio.Event()
+
+        @app.task(queue="emails", concurrency=1)
+        async def capped(n: int) -> int:
+            # the first run of job 0 hangs (its worker dies); its rerun does not
+            hang = n == 0 and not started.is_set()
+            started.set()
+            await asyncio.sleep(60 if hang else 0.01)
+            return n
+
+        try:
+            stuck = await capped.enqueue(0)
+            w = worker(app, concurrency=2, lease_s=1.0)
+            w.stop = lambda: None  # type: ignore[method-assign]
+            task = asyncio.create_task(w.run())
+            await asyncio.wait_for(started.wait(), RESULT_TIMEOUT)
+            permits = app.keys("emails").permits(capped.name)
+            assert await app.async_client().redis.zcard(permits) == 1
+            # the worker dies: no heartbeat, no release (its pool is emptied so
+            # the leave call has nothing to give back)
+            for pool in w.pools:
+                pool.held.clear()
+                pool.free.clear()
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            # nobody gave the dead worker's permit back: it expires with its lease
+            assert await app.async_client().redis.zcard(permits) == 1
+            later = [await capped.enqueue(n) for n in range(1, 4)]
+            async with background(app, concurrency=2):
+                assert [await j.result(timeout=RESULT_TIMEOUT) for j in later] == [1, 2, 3]
+                # the dead worker's job (handed back as it was cancelled) ran again
+                assert await stuck.result(timeout=RESULT_TIMEOUT) == 0
+        finally:
+            await close(app)
+
+    run(body)
