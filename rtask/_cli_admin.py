@@ -126,22 +126,28 @@ def stats_text(queues: Sequence[QueueStats]) -> str:
             "OLDEST_QUEUED_S",
             "WORKERS",
         ],
-        [
-            [
-                q.queue,
-                q.scheduled,
-                q.queued,
-                q.running,
-                q.succeeded,
-                q.failed,
-                q.cancelled,
-                q.oldest_queued_s,
-                q.workers,
-            ]
-            for q in queues
-        ],
+        # a sharded queue's row (the sum) is followed by one row per shard
+        [_queue_row(row, name) for q in queues for row, name in _with_shards(q)],
     )
     return f"{per_task}\n\n{per_queue}"
+
+
+def _with_shards(q: QueueStats) -> list[tuple[QueueStats, str]]:
+    return [(q, q.queue), *((s, f"  shard {s.queue}") for s in q.shards)]
+
+
+def _queue_row(q: QueueStats, name: str) -> list[Any]:
+    return [
+        name,
+        q.scheduled,
+        q.queued,
+        q.running,
+        q.succeeded,
+        q.failed,
+        q.cancelled,
+        q.oldest_queued_s,
+        q.workers,
+    ]
 
 
 @click.command()

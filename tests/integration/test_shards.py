@@ -5,11 +5,18 @@ capped task's cap holds across shards."""
 from __future__ import annotations
 
 import asyncio
+import importlib
+import json
+import uuid
+from collections import Counter
+from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 import rtask
 from rtask import JobStatus
+from rtask._cli import main
 from rtask._errors import JobNotFound
 from rtask._protocol import enqueue
 from rtask._shards import shard_index
@@ -198,3 +205,50 @@ def test_a_dead_workers_permits_come_back(backend_url: str, prefix: str) -> None
             await close(app)
 
     run(body)
+
+
+SHARDED_APP = """
+import rtask
+
+app = rtask.App({url!r}, prefix={prefix!r}, shards={{"emails": 3}})
+
+
+@app.task(name="send", queue="emails")
+async def send(n: int) -> int:
+    return n
+"""
+
+
+def test_rtask_stats_shows_the_logical_queue_and_its_shards(
+    backend_url: str, prefix: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    name = f"sharded_cli_app_{uuid.uuid4().hex[:8]}"
+    (tmp_path / f"{name}.py").write_text(SHARDED_APP.format(url=backend_url, prefix=prefix))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    module = importlib.import_module(name)
+
+    async def body() -> list[str]:
+        try:
+            jobs = await module.send.enqueue_many([(n,) for n in range(30)])
+            return [j.queue for j in jobs]
+        finally:
+            await close(module.app)
+
+    placed = Counter(run(body))
+    result = CliRunner().invoke(main, ["stats", f"{name}:app", "--queues", "emails"])
+    assert result.exit_code == 0, result.output
+    rows = [line.split() for line in result.output.split("\n\n")[1].splitlines()[1:]]
+    # the queue's row sums its shards; then one row per shard (QUEUE, QUEUED)
+    assert [(" ".join(row[:-8]), row[-7]) for row in rows] == [
+        ("emails", "30"),
+        ("shard emails", str(placed["emails"])),
+        ("shard emails#1", str(placed["emails#1"])),
+        ("shard emails#2", str(placed["emails#2"])),
+    ]
+    doc = json.loads(CliRunner().invoke(main, ["stats", f"{name}:app", "--json"]).output)
+    (queue,) = [q for q in doc["queues"] if q["queue"] == "emails"]
+    assert queue["queued"] == 30
+    assert [s["queue"] for s in queue["shards"]] == ["emails", "emails#1", "emails#2"]
+    assert [s["tasks"][0]["queued"] for s in queue["shards"]] == [
+        placed[q] for q in ("emails", "emails#1", "emails#2")
+    ]
