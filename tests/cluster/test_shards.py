@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -97,3 +99,26 @@ def test_sharded_queue_two_processes_cap_never_exceeded(
             w.kill_group()
         app.close()
         record.delete(*(record_key(prefix, n) for n in ("ran", "running", "max")))
+
+
+def test_the_sharded_cluster_example_runs_on_the_cluster(cluster: LocalCluster) -> None:
+    env = dict(os.environ, RTASK_CLUSTER_URL=cluster.url)
+    done = subprocess.run(
+        [sys.executable, "examples/sharded_cluster/main.py"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    for line in (
+        "backend: redis+cluster",
+        "every shard got jobs: True",
+        "emails sent, in order: True",
+        "render_pdf cap held across shards: peak 2 <= 2: True",
+        "found by id in its shard: True",
+        "stats: 60 succeeded over 4 shards",
+    ):
+        assert line in done.stdout, done.stdout
