@@ -76,6 +76,8 @@ class Worker:
             }
         # capped tasks of sharded queues: claimed under permits (see _permits)
         self.pools = _permits.build(self)
+        self._sharded = any(app.shard_table.get(q, 1) > 1 for q in config.queues)
+        self._turn = 0  # which shard claims first (see _few_shards)
         self._pool = ThreadPoolExecutor(1)  # replaced by run(): one pool per run
         self._event = asyncio.Event()
         self._stopping = False
@@ -322,6 +324,8 @@ class Worker:
         reserved = self.in_flight() + sum(q.claiming for q in self.queues)
         free = 0 if self._stopping else self._capacity() - reserved
         wanting = [q for q in self.queues if q.may_have_work and q.tasks]
+        if self._sharded and len(wanting) > 1:
+            wanting = self._few_shards(wanting, free)
         if free > 0 and wanting:
             # half the slots per trip at most, so two trips can alternate
             most = max(1, min(self._capacity() // PIPELINE_DEPTH, self.config.batch_max))
@@ -356,6 +360,15 @@ class Worker:
         if self.pools:
             _permits.plan_pools(self, self.pools, max(0, free), calls, handlers)
         return calls, handlers
+
+    def _few_shards(self, wanting: list[QueueState], free: int) -> list[QueueState]:
+        """A worker serving sharded queues claims from only as many of them per
+        trip as give each claim a batch's worth, taking turns: K shards would
+        otherwise split every trip into K small claims (and K finishes)."""
+        count = max(1, min(len(wanting), free // self._batch_target))
+        start = self._turn % len(wanting)
+        self._turn += count
+        return (wanting[start:] + wanting[:start])[:count]
 
     def _on_reports(self, q: QueueState, reports: list[Any]) -> Any:
         def handle(reply: list[int] | None) -> None:
