@@ -72,8 +72,12 @@ def one_run(url: str, shards: int, jobs: int, logs: Path) -> float:
         task = app.tasks["noop"]
         for i in range(0, jobs, 5000):
             task.enqueue_many_sync([()] * min(5000, jobs - i))
+        enqueued = time.perf_counter() - started
         wait_for(lambda: app.stats_sync([QUEUE])[0].succeeded >= jobs, 600, 0.02)
-        return jobs / (time.perf_counter() - started)
+        took = time.perf_counter() - started
+        print(f"  {shards} shards: enqueued in {enqueued:.2f}s, drained in {took:.2f}s",
+              file=sys.stderr)  # fmt: skip
+        return jobs / took
     finally:
         for p in procs:
             p.terminate()
