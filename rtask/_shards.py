@@ -18,7 +18,9 @@ touches one shard. Routing rules (all processes must agree on K):
 
 - a job goes to shard `crc32(id) % K`, so its id finds it again with one
   read (`app.job(id, "emails")`); ids chosen by rtask are random enough to
-  spread evenly;
+  spread evenly; a job with a uniqueness identity goes by the identity
+  instead, so every enqueue of one identity meets in one shard (its lookup
+  by id then probes the other shards when the id's shard lacks it);
 - a rate-limited task's jobs all go to the home shard, where its rate log is
   (one log, so the limit holds exactly);
 - a task with a concurrency cap is spread like any other; its cap holds
@@ -30,6 +32,8 @@ from __future__ import annotations
 import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
+
+import orjson
 
 from ._errors import ConfigError, InvalidInput
 from ._keys import check_queue
@@ -120,11 +124,23 @@ def physical_queues(table: Mapping[str, int], queues: Iterable[str]) -> list[str
 # ---------------------------------------------------------------- enqueue
 
 
-def route(task: Task[Any, Any], job_id: str) -> int:
+def routing_key(job: NewJob) -> str:
+    """What places a new job: its uniqueness identity when it has one (so a
+    duplicate meets the job holding the identity, in the same shard), else
+    its id."""
+    spec = getattr(job, "unique", b"")  # the unique spec JSON, when jobs carry one
+    if spec:
+        identity = orjson.loads(spec).get("k")
+        if isinstance(identity, str):
+            return identity
+    return job.id
+
+
+def route(task: Task[Any, Any], job: NewJob) -> int:
     """The shard a new job of `task` goes to."""
     if task.shards <= 1 or task.rate_limit is not None:
         return 0
-    return shard_index(job_id, task.shards)
+    return shard_index(routing_key(job), task.shards)
 
 
 def enqueue_calls(
@@ -138,7 +154,7 @@ def enqueue_calls(
     function mapping their replies to each job's (physical queue, stored)."""
     groups: dict[int, list[int]] = {}
     for i, job in enumerate(jobs):
-        groups.setdefault(route(task, job.id), []).append(i)
+        groups.setdefault(route(task, job), []).append(i)
     calls: list[Call[EnqueueReply]] = []
     order: list[tuple[str, list[int]]] = []
     for shard, indices in groups.items():

@@ -348,7 +348,7 @@ class BoundTask(Generic[P, R]):
         task = self.task
         if task.shards == 1:  # the hot path: no routing
             return task.queue, self._enqueue_call([job])
-        queue = shard_name(task.queue, route(task, job.id))
+        queue = shard_name(task.queue, route(task, job))
         app = task.app
         call = enqueue(app.keys(queue), [job], app.now_ms(), events=app.events_enabled)
         return queue, call

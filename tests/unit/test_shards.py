@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import zlib
 from collections import Counter
+from dataclasses import dataclass
 
+import orjson
 import pytest
 
 import rtask
@@ -18,6 +20,7 @@ from rtask._shards import (
     merge_stats,
     physical_queues,
     route,
+    routing_key,
     shard_index,
     shard_names,
 )
@@ -101,9 +104,29 @@ def test_routing_by_id_and_rate_limited_tasks_stay_home() -> None:
     @app.task(queue="q", rate_limit="10/s")
     def limited() -> None: ...
 
-    ids = [new_job_id() for _ in range(200)]
-    assert [route(spread, i) for i in ids] == [shard_index(i, 5) for i in ids]
-    assert {route(limited, i) for i in ids} == {0}
+    jobs = [spread.options().build((), {}, None) for _ in range(200)]
+    assert [route(spread, j) for j in jobs] == [shard_index(j.id, 5) for j in jobs]
+    assert {route(limited, j) for j in jobs} == {0}
+
+
+@dataclass(frozen=True)
+class UniqueJob:
+    """A new job carrying a uniqueness spec (as enqueue.lua reads it)."""
+
+    id: str
+    unique: bytes
+
+
+def test_a_uniqueness_identity_routes_every_enqueue_of_it_to_one_shard() -> None:
+    app = rtask.App("memory://unit-shards", shards={"q": 8})
+
+    @app.task(queue="q")
+    def f() -> None: ...
+
+    spec = orjson.dumps({"k": "tasks.f|user-7", "s": ["queued"]})
+    places = {route(f, UniqueJob(new_job_id(), spec)) for _ in range(50)}  # type: ignore[arg-type]
+    assert places == {shard_index("tasks.f|user-7", 8)}
+    assert routing_key(UniqueJob("abc", b"")) == "abc"  # type: ignore[arg-type]
 
 
 def test_enqueue_many_makes_one_call_per_shard() -> None:
