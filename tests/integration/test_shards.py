@@ -20,6 +20,7 @@ from rtask._cli import main
 from rtask._errors import JobNotFound
 from rtask._protocol import enqueue
 from rtask._shards import shard_index
+from rtask.testing import assert_enqueued_async
 
 from ._helpers import RESULT_TIMEOUT, background, close, run, worker
 
@@ -252,3 +253,42 @@ def test_rtask_stats_shows_the_logical_queue_and_its_shards(
     assert [s["tasks"][0]["queued"] for s in queue["shards"]] == [
         placed[q] for q in ("emails", "emails#1", "emails#2")
     ]
+
+
+def test_testing_helpers_and_schedules_see_every_shard(backend_url: str, prefix: str) -> None:
+    async def body() -> None:
+        app = rtask.App(backend_url, prefix=prefix, shards={"emails": SHARDS})
+        ticks: list[str] = []
+
+        @app.task(queue="emails")
+        async def send(n: int) -> int:
+            return n
+
+        @app.task(queue="emails")
+        async def tick(label: str) -> None:
+            ticks.append(label)
+
+        # a schedule of a sharded queue lives in its home shard, like an
+        # unsharded queue's, and the workers of the queue serve it
+        app.schedule(tick, id="on-demand", manual=True, args=("manual",))
+        try:
+            jobs = await send.enqueue_many([(n,) for n in range(40)])
+            found = await assert_enqueued_async(app, send, count=40)
+            assert sorted(j.id for j in found) == sorted(j.id for j in jobs)
+            assert len({j.queue for j in jobs}) == SHARDS
+            await assert_enqueued_async(app, send, args=[17], count=1)
+            async with background(app, concurrency=8) as (w, _):
+                deadline = asyncio.get_running_loop().time() + RESULT_TIMEOUT
+                while not w.started:  # it declares the schedules first
+                    assert asyncio.get_running_loop().time() < deadline
+                    await asyncio.sleep(0.01)
+                triggered = await app.trigger_schedule("on-demand", queue="emails")
+                assert triggered.queue == "emails"  # the home shard
+                for j in [*jobs, triggered]:
+                    await j.result(timeout=RESULT_TIMEOUT)
+            assert ticks == ["manual"]
+            await assert_enqueued_async(app, send, count=40, status="succeeded")
+        finally:
+            await close(app)
+
+    run(body)
