@@ -97,6 +97,17 @@ def drained(q: QueueState, group: str, asked: int, got: int, seq: int) -> None:
     refresh(q)
 
 
+def due(q: QueueState, group: str, reply: ClaimReply) -> None:
+    """Note when `group`'s earliest scheduled job is due (claim's next_due_ms);
+    the shard's `next_due` (the worker's wait) is the earliest of its groups."""
+    if reply.next_due_ms is None:
+        q.dues.pop(group, None)
+    else:
+        loop = asyncio.get_running_loop()
+        q.dues[group] = loop.time() + (reply.next_due_ms - reply.now_ms) / 1000
+    q.next_due = min(q.dues.values()) if q.dues else None
+
+
 def wrap_normal(q: QueueState, handler: Any, asked: int, seq: int) -> Any:
     """The claim handler of a pooled shard's other tasks, tracking their group."""
 
@@ -104,6 +115,7 @@ def wrap_normal(q: QueueState, handler: Any, asked: int, seq: int) -> Any:
         handler(reply)
         if reply is not None:
             drained(q, NORMAL, asked, len(reply.jobs), seq)
+            due(q, NORMAL, reply)
 
     return handle
 
@@ -137,11 +149,15 @@ def plan_claims(
     """Claims of `q`'s capped tasks under their free tokens, within `budget`
     jobs; returns the budget left and the tasks to claim without permits."""
     seq = q.wake_seq
+    now = asyncio.get_running_loop().time()
     for name, pool in q.pools.items():
         take = min(budget, len(pool.free))
         if q.drained.get(name) == seq:
             take = 0
         if take <= 0:
+            if q.dues.get(name, now + 1) <= now:  # passed, and no claim to renew it:
+                del q.dues[name]  # waiting for it again would spin
+                q.next_due = min(q.dues.values()) if q.dues else None
             continue
         tokens = pool.free[:take]
         del pool.free[:take]
@@ -158,6 +174,7 @@ def plan_claims(
                 lease_ms=int(worker.config.lease_s * 1000),
                 tasks=[(name, pool.cap)],
                 now_ms=now_ms,
+                rates=q.rates,
                 events=worker.app.events_enabled,
             )
         )
@@ -178,6 +195,7 @@ def _on_claim(worker: Worker, q: QueueState, pool: PermitPool, tokens: list[str]
         if reply is None:
             return
         drained(q, pool.task, len(tokens), len(jobs), seq)
+        due(q, pool.task, reply)
         worker.stats["claimed"] += len(jobs)
         for job in jobs:
             worker._start(q, job)

@@ -57,6 +57,8 @@ class QueueState:
     pools: dict[str, Any] = field(default_factory=dict)
     # ... and the wake_seq at which each claim group was found drained
     drained: dict[str, int] = field(default_factory=dict)
+    # ... and the loop time each group's earliest scheduled job is due
+    dues: dict[str, float] = field(default_factory=dict)
 
     def task_names(self) -> list[str]:
         return [name for name, _ in self.tasks]

@@ -277,7 +277,7 @@ def test_testing_helpers_and_schedules_see_every_shard(backend_url: str, prefix:
             assert sorted(j.id for j in found) == sorted(j.id for j in jobs)
             assert len({j.queue for j in jobs}) == SHARDS
             await assert_enqueued_async(app, send, args=[17], count=1)
-            async with background(app, concurrency=8) as (w, _):
+            async with background(app, concurrency=8) as _:
                 deadline = asyncio.get_running_loop().time() + RESULT_TIMEOUT
                 while not w.started:  # it declares the schedules first
                     assert asyncio.get_running_loop().time() < deadline
@@ -288,6 +288,31 @@ def test_testing_helpers_and_schedules_see_every_shard(backend_url: str, prefix:
                     await j.result(timeout=RESULT_TIMEOUT)
             assert ticks == ["manual"]
             await assert_enqueued_async(app, send, count=40, status="succeeded")
+        finally:
+            await close(app)
+
+    run(body)
+
+
+def test_a_delayed_capped_job_of_a_sharded_queue_runs_when_due(
+    backend_url: str, prefix: str
+) -> None:
+    """The worker waits for the due time of a capped task's scheduled job
+    (claimed under permits), not for the idle poll (here 60 s)."""
+
+    async def body() -> None:
+        app = rtask.App(backend_url, prefix=prefix, shards={"emails": SHARDS})
+
+        @app.task(queue="emails", concurrency=1)
+        async def capped(n: int) -> int:
+            return n
+
+        try:
+            async with background(app, concurrency=4, idle_poll_s=60.0) as _:
+                first = await capped.enqueue(1)
+                assert await first.result(timeout=RESULT_TIMEOUT) == 1
+                later = await capped.options(delay=0.5).enqueue(2)
+                assert await later.result(timeout=RESULT_TIMEOUT) == 2
         finally:
             await close(app)
 
