@@ -277,7 +277,7 @@ def test_testing_helpers_and_schedules_see_every_shard(backend_url: str, prefix:
             assert sorted(j.id for j in found) == sorted(j.id for j in jobs)
             assert len({j.queue for j in jobs}) == SHARDS
             await assert_enqueued_async(app, send, args=[17], count=1)
-            async with background(app, concurrency=8) as _:
+            async with background(app, concurrency=8) as (w, _):
                 deadline = asyncio.get_running_loop().time() + RESULT_TIMEOUT
                 while not w.started:  # it declares the schedules first
                     assert asyncio.get_running_loop().time() < deadline
