@@ -153,8 +153,11 @@ def enqueue_calls(
     """The enqueue calls of `jobs` (one per shard, per `chunk` jobs) and a
     function mapping their replies to each job's (physical queue, stored)."""
     groups: dict[int, list[int]] = {}
-    for i, job in enumerate(jobs):
-        groups.setdefault(route(task, job), []).append(i)
+    if task.shards <= 1:  # not sharded: no routing per job
+        groups[0] = list(range(len(jobs)))
+    else:
+        for i, job in enumerate(jobs):
+            groups.setdefault(route(task, job), []).append(i)
     calls: list[Call[EnqueueReply]] = []
     order: list[tuple[str, list[int]]] = []
     for shard, indices in groups.items():

@@ -317,3 +317,37 @@ def test_a_delayed_capped_job_of_a_sharded_queue_runs_when_due(
             await close(app)
 
     run(body)
+
+
+def test_a_job_whose_permit_expired_is_handed_back(backend_url: str, prefix: str) -> None:
+    """A worker that finds its token gone at a heartbeat (it expired: another
+    worker may hold the permit now) stops the job and hands it back."""
+
+    async def body() -> None:
+        app = rtask.App(backend_url, prefix=prefix, shards={"emails": SHARDS})
+        started = asyncio.Event()
+        runs: list[int] = []
+
+        @app.task(queue="emails", concurrency=1)
+        async def capped(n: int) -> int:
+            runs.append(n)
+            if len(runs) == 1:
+                started.set()
+                await asyncio.sleep(60)  # stopped by the worker
+            return n
+
+        try:
+            job = await capped.enqueue(5)
+            async with background(app, concurrency=2) as (w, _):
+                await asyncio.wait_for(started.wait(), RESULT_TIMEOUT)
+                permits = app.keys("emails").permits(capped.name)
+                assert await app.async_client().redis.delete(permits) == 1  # "expired"
+                assert await job.result(timeout=RESULT_TIMEOUT) == 5
+                assert w.stats["permits_lost"] == 1
+            assert runs == [5, 5]
+            info = await job.info()
+            assert info.attempt == 1  # handed back: the attempt was given back
+        finally:
+            await close(app)
+
+    run(body)

@@ -190,3 +190,23 @@ def test_merged_stats_sum_the_shards_and_keep_them() -> None:
     assert merged.shards == parts
     single = _stats("q", [], None, 0)
     assert merge_stats("q", [single]) is single
+
+
+def test_a_worker_takes_turns_over_the_shards() -> None:
+    app = rtask.App("memory://unit-shards", shards={"q": 6})
+
+    @app.task(queue="q")
+    def f() -> None: ...
+
+    w = app.worker(["q"], concurrency=100, prefetch=0)
+    assert [q.name for q in w.queues] == app.shards("q")
+    # 100 free slots, a batch is 25 jobs: four shards per trip, in turn
+    picks = [[q.name for q in w._few_shards(w.queues, 100)] for _ in range(3)]
+    assert picks == [
+        ["q", "q#1", "q#2", "q#3"],
+        ["q#4", "q#5", "q", "q#1"],
+        ["q#2", "q#3", "q#4", "q#5"],
+    ]
+    # few free slots: one shard per trip, every shard in turn
+    singles = [w._few_shards(w.queues, 3)[0].name for _ in range(6)]
+    assert sorted(singles) == sorted(app.shards("q"))
