@@ -9,7 +9,9 @@
 -- KEYS[4]  ready:<task>
 -- KEYS[5], KEYS[6]  schedules hash, pending schedules zset (a schedule whose
 --          waiting job is cancelled becomes pending: its next job is planned)
--- KEYS[7]  optional: events stream (given = events on: "cancelled")
+-- KEYS[7], KEYS[8], KEYS[9]  unique hash, done zset (waiters; also the
+--          channel), unique_exp zset
+-- KEYS[10]  optional: events stream (given = events on: "cancelled")
 --
 -- ARGV[1]  now_ms, or '' to use the server clock
 -- ARGV[2]  id
@@ -36,8 +38,12 @@ if st.t ~= ARGV[3] then
   return {now, -4}
 end
 local code = cancel_job(jobs, KEYS[2], KEYS[3], KEYS[4], id, st, ARGV[4], now,
-  tonumber(ARGV[5]), tonumber(ARGV[6]), KEYS[7])
+  tonumber(ARGV[5]), tonumber(ARGV[6]), KEYS[10])
 if code == 1 then
   free_schedule(KEYS[5], KEYS[6], id, st, now)
+end
+if code ~= 0 then
+  release_unique(KEYS[7], KEYS[9], id, st, tonumber(ARGV[5]))
+  notify_done(KEYS[8], {id})
 end
 return {now, code}

@@ -179,3 +179,74 @@ local function cancel_job(jobs, cancelled, scheduled, ready, id, st, reason, now
   emit_event(stream, 'cancelled', id, st, now, {'reason', reason})
   return code
 end
+
+-- Uniqueness (see lua/README.md, "Uniqueness"). A unique job's state holds
+-- "u" (its identity: a field of the queue's `unique` hash, whose value is the
+-- id of the job holding it), "uh" (how long the hold lasts after the job
+-- finishes, ms; -1 = as long as the record exists) and "ue" (an absolute
+-- expiry, ms, for idempotency keys; 0 = none).
+--
+-- Called where a job becomes finished: releases its identity unless the
+-- hold outlives the run; a hold that does is indexed by its end in
+-- `unique_exp` (ttl: its expiry, indexed at enqueue; after_finish: ft +
+-- hold; while the record exists: ft + keep_ms, the retention age of its
+-- status, 0 = not indexed), so an enqueue drops it then. Only the holder's own entry is touched (a newer job may have taken
+-- the identity over).
+local function release_unique(unique, unique_exp, id, st, keep_ms)
+  if not st.u or redis.call('HGET', unique, st.u) ~= id then
+    return
+  end
+  local hold, expires = st.uh or 0, st.ue or 0
+  if hold == 0 and expires == 0 then
+    redis.call('HDEL', unique, st.u)
+  elseif expires > 0 then
+    return -- indexed by its expiry since enqueue
+  elseif hold > 0 then
+    redis.call('ZADD', unique_exp, st.ft + hold, st.u)
+  elseif keep_ms > 0 then
+    redis.call('ZADD', unique_exp, st.ft + keep_ms, st.u)
+  end
+end
+
+-- The status a caller sees: a scheduled job whose time has come is queued.
+local function public_status(st, now)
+  if st.s == 'scheduled' and st.due <= now then
+    return 'queued'
+  end
+  return st.s
+end
+
+local FINISHED = {succeeded = true, failed = true, cancelled = true}
+
+-- Whether the holder `st` of an identity still holds it at `now`.
+local function holds_unique(st, now)
+  if (st.ue or 0) > 0 and now >= st.ue then
+    return false
+  end
+  if FINISHED[st.s] then
+    local hold = st.uh or 0
+    return hold < 0 or (hold > 0 and now <= (st.ft or now) + hold) or (st.ue or 0) > 0
+  end
+  return true
+end
+
+-- Tells waiters (job.result, app.wait) that jobs finished: the ids among
+-- `ids` that a waiter registered in the `done` zset are published, space-
+-- separated, on the channel named like that key, and unregistered. When
+-- nobody waits this costs one EXISTS.
+local function notify_done(done, ids)
+  if #ids == 0 or redis.call('EXISTS', done) == 0 then
+    return
+  end
+  local scores = redis.call('ZMSCORE', done, unpack(ids))
+  local waited = {}
+  for k, id in ipairs(ids) do
+    if scores[k] then
+      waited[#waited + 1] = id
+    end
+  end
+  if #waited > 0 then
+    redis.call('ZREM', done, unpack(waited))
+    redis.call('PUBLISH', done, table.concat(waited, ' '))
+  end
+end

@@ -15,7 +15,9 @@
 -- KEYS[4], KEYS[5], KEYS[6]  succeeded, failed, cancelled indexes (score = finished ms)
 -- KEYS[7], KEYS[8]  schedules hash, pending schedules zset
 -- KEYS[8+2i-1], KEYS[8+2i]  scheduled:<task i>, ready:<task i>  (i = 1..T)
--- KEYS[9+2T]  optional: events stream (given = events on: one event per
+-- KEYS[9+2T], KEYS[10+2T], KEYS[11+2T]  unique hash, done zset (waiters; also
+--          the channel), unique_exp zset
+-- KEYS[12+2T]  optional: events stream (given = events on: one event per
 --             applied outcome: succeeded, retrying, failed, cancelled,
 --             snoozed, released)
 --
@@ -62,7 +64,8 @@ for i = 1, ntasks do
   caps[i] = tonumber(ARGV[9 + 2 * i])
 end
 local first = 10 + 2 * ntasks
-local events = KEYS[9 + 2 * ntasks]
+local unique, done, unique_exp = KEYS[9 + 2 * ntasks], KEYS[10 + 2 * ntasks], KEYS[11 + 2 * ntasks]
+local events = KEYS[12 + 2 * ntasks]
 
 local ids = {}
 for j = first, #ARGV, 6 do
@@ -110,7 +113,7 @@ for k, id in ipairs(ids) do
 end
 local old_errors = #error_fields > 0 and redis.call('HMGET', jobs, unpack(error_fields)) or {}
 
-local writes, zadds, released, finished = {}, {}, {}, {}
+local writes, zadds, released, finished, finished_ids = {}, {}, {}, {}, {}
 local ended = {}  -- schedules' jobs that ended: {id, st, next}
 local wake = false
 
@@ -119,6 +122,8 @@ local function terminal(id, st, status, when, next)
   st.ft = st.ft or when
   add_to(zadds, indexes[status], st.ft, id)
   finished[status] = (finished[status] or 0) + 1
+  finished_ids[#finished_ids + 1] = id
+  release_unique(unique, unique_exp, id, st, retention[status][1])
   if st.sc then
     ended[#ended + 1] = {id, st, next}
   end
@@ -236,6 +241,7 @@ for status, added in pairs(finished) do
   trim_terminal(indexes[status], jobs, now, keep[1], keep[2], 2 * added + 8)
 end
 
+notify_done(done, finished_ids)
 if wake then
   redis.call('PUBLISH', channel, '1')
 end

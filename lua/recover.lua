@@ -10,7 +10,9 @@
 -- KEYS[6]  gate key (a string with a TTL)
 -- KEYS[7], KEYS[8]  schedules hash, pending schedules zset
 -- KEYS[8+i]  ready:<task i>  (i = 1..T)
--- KEYS[9+T]  optional: events stream (given = events on: "lost" per job)
+-- KEYS[9+T], KEYS[10+T], KEYS[11+T]  unique hash, done zset (waiters; also
+--          the channel), unique_exp zset
+-- KEYS[12+T]  optional: events stream (given = events on: "lost" per job)
 --
 -- ARGV[1]  now_ms, or '' to use the server clock
 -- ARGV[2]  gate_ms: the sweep runs only if no sweep ran in the last gate_ms
@@ -43,7 +45,9 @@ if gate_ms > 0 and not redis.call('SET', KEYS[6], '1', 'NX', 'PX', gate_ms) then
 end
 local limit = tonumber(ARGV[3])
 local ntasks = tonumber(ARGV[9])
-local events = KEYS[9 + ntasks]
+local unique, done, unique_exp = KEYS[9 + ntasks], KEYS[10 + ntasks], KEYS[11 + ntasks]
+local events = KEYS[12 + ntasks]
+local failed_ids = {}
 local ready_of = {}
 for i = 1, ntasks do
   ready_of[ARGV[9 + i]] = KEYS[8 + i]
@@ -78,6 +82,8 @@ for _, id in ipairs(expired) do
         redis.call('ZADD', KEYS[4], now, id)
         failed = failed + 1
         free_schedule(KEYS[7], KEYS[8], id, st, now)
+        failed_ids[#failed_ids + 1] = id
+        release_unique(unique, unique_exp, id, st, tonumber(ARGV[5]))
       else
         st.s = 'retrying'
         st.due = now
@@ -89,6 +95,7 @@ for _, id in ipairs(expired) do
     end
   end
 end
+notify_done(done, failed_ids)
 if failed > 0 then
   trim_terminal(KEYS[4], jobs, now, tonumber(ARGV[5]), tonumber(ARGV[6]), 2 * failed + 8)
 end

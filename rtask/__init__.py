@@ -27,6 +27,7 @@ from ._errors import (
     JobFailed,
     JobNotFound,
     JobOutcome,
+    JobStateError,
     PayloadTooLarge,
     ResultTimeout,
     Retry,
@@ -37,10 +38,13 @@ from ._errors import (
 )
 from ._events import Event
 from ._job import Job, JobInfo, JobStatus, SyncJob
+from ._list import JobPage
+from ._manage import Prune
 from ._protocol import Retention
 from ._schedule import Schedule, ScheduleInfo
 from ._schedules import SchedulePage
 from ._task import BoundTask, Task
+from ._unique import Replace, Unique
 from ._worker import Worker, WorkerConfig
 
 __version__ = "0.1.0"
@@ -64,11 +68,15 @@ __all__ = [
     "JobInfo",
     "JobNotFound",
     "JobOutcome",
+    "JobPage",
+    "JobStateError",
     "JobStatus",
     "JsonCodec",
     "MsgpackCodec",
     "PayloadTooLarge",
+    "Prune",
     "QueueStats",
+    "Replace",
     "ResultTimeout",
     "Retention",
     "Retry",
@@ -81,6 +89,7 @@ __all__ = [
     "SyncJob",
     "Task",
     "TaskStats",
+    "Unique",
     "UnknownTask",
     "Worker",
     "WorkerConfig",

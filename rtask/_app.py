@@ -19,6 +19,7 @@ from ._admin import (
     stats_plan,
     workers_plan,
 )
+from ._app_manage import ManageMixin
 from ._app_schedules import ScheduleMethods
 from ._backoff import BackoffLike
 from ._client import AsyncClient, SyncClient, async_client, check_url, redact, sync_client
@@ -30,6 +31,7 @@ from ._middleware import Middleware, RateLimitLike, check_middleware
 from ._protocol import Retention
 from ._shards import check_physical_queue, check_table, shard_names
 from ._task import Task, remote_function
+from ._unique import Unique
 
 if TYPE_CHECKING:
     from ._events import Event
@@ -55,7 +57,7 @@ class _TaskDecorator(Protocol):
     def __call__(self, fn: Callable[P, R]) -> Task[P, R]: ...
 
 
-class App(ScheduleMethods):
+class App(ScheduleMethods, ManageMixin):
     """Registers tasks and schedules, and holds the connection settings.
 
     `url` is `redis://…`, `rediss://…`, `unix://…`, `redis+cluster://h:p,h:p/`
@@ -144,6 +146,7 @@ class App(ScheduleMethods):
         rate_limit: RateLimitLike | None = None,
         middleware: Sequence[Middleware] | None = None,
         shards: int | None = None,
+        unique: Unique | None = None,
     ) -> _TaskDecorator: ...
 
     def task(
@@ -161,6 +164,7 @@ class App(ScheduleMethods):
         rate_limit: RateLimitLike | None = None,
         middleware: Sequence[Middleware] | None = None,
         shards: int | None = None,
+        unique: Unique | None = None,
     ) -> Any:
         """Register a function as a task: `@app.task` or `@app.task(name=…, queue=…)`.
 
@@ -169,7 +173,10 @@ class App(ScheduleMethods):
         checked when jobs are claimed, so a limited job waits in its queue
         and never uses an attempt. `middleware` wraps this task's enqueue
         and runs, inside the App's middleware. `shards=K` spreads the task's
-        queue over K shards (the same as `App(shards={queue: K})`).
+        queue over K shards (the same as `App(shards={queue: K})`). `unique`: the
+        task's default `rtask.Unique` rule (a job's own `options(unique=…)`
+        overrides it).
+
         """
         options: dict[str, Any] = {
             "name": name,
@@ -183,6 +190,7 @@ class App(ScheduleMethods):
             "rate_limit": rate_limit,
             "middleware": middleware,
             "shards": shards,
+            "unique": unique,
         }
         if fn is None:
             return lambda f: self._register(Task(self, f, **options))

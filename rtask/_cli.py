@@ -16,6 +16,7 @@ from typing import Any
 
 import click
 
+from . import _cli_manage  # noqa: F401  (adds its commands to the jobs group)
 from ._app import DEFAULT_URL, App
 from ._cli_admin import COMMANDS as ADMIN_COMMANDS
 from ._cli_schedules import COMMANDS as SCHEDULE_COMMANDS

@@ -250,7 +250,7 @@ def _ms_time(ms: Any) -> datetime | None:
 
 @click.group()
 def jobs() -> None:
-    """Look at and act on single jobs."""
+    """Look at and act on jobs: one by id, or many by filter."""
 
 
 @jobs.command("show")

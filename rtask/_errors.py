@@ -7,6 +7,7 @@ RtaskError
 │   └── PayloadTooLarge    encoded arguments exceed the configured limit
 ├── CodecError             a payload or result cannot be encoded or decoded
 ├── JobNotFound            no job with that id in that queue
+├── JobStateError          the job's status does not allow that change (rerun, update)
 ├── ResultTimeout          job.result(timeout=...) ran out of time (also a TimeoutError)
 ├── JobFailed              job.result() of a job that failed or was cancelled
 ├── BackendError           Redis could not be reached or answered with an error
@@ -61,6 +62,15 @@ class CodecError(RtaskError):
 
 class JobNotFound(RtaskError):
     """No job with that id exists in that queue (it may have been pruned)."""
+
+
+class JobStateError(RtaskError):
+    """The job's status does not allow the change asked (e.g. updating a running
+    job, rerunning an unfinished one); nothing was changed."""
+
+    def __init__(self, message: str, *, status: str) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class ResultTimeout(RtaskError, TimeoutError):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import os
 import time
@@ -12,7 +11,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from ._codec import decode
-from ._errors import JobFailed, JobNotFound, ResultTimeout
+from ._errors import JobFailed, JobNotFound
 from ._protocol import Call, CancelResult, RawJob, cancel, read_job
 
 if TYPE_CHECKING:
@@ -146,11 +145,6 @@ def _cancelled(result: CancelResult, job_id: str) -> bool:
     return result in (CancelResult.CANCELLED, CancelResult.REQUESTED)
 
 
-# Waiting for a result polls with a growing interval (5 ms → 100 ms).
-_POLL_FIRST_S = 0.005
-_POLL_MAX_S = 0.1
-
-
 @dataclass(frozen=True, slots=True)
 class Job(Generic[R]):
     """Handle on an enqueued job, for async code."""
@@ -159,7 +153,13 @@ class Job(Generic[R]):
     id: str
     queue: str
     task: str
-    created: bool = True  # False when a job with this id already existed
+    created: bool = True  # False when a job with this id already existed, or a duplicate
+    replaced: bool = False  # a unique duplicate whose fields replaced the existing job's
+
+    @property
+    def duplicate(self) -> bool:
+        """True when this enqueue stored nothing: the handle is on the existing job."""
+        return not self.created
 
     async def info(self) -> JobInfo:
         """The job's record now."""
@@ -168,18 +168,20 @@ class Job(Generic[R]):
         return JobInfo.from_raw(self.id, self.queue, raw)
 
     async def result(self, timeout: float | None = None) -> R:
-        """Wait until the job finishes; its return value, or `JobFailed`."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        pause = _POLL_FIRST_S
-        while True:
-            info = await self.info()
-            if info.status.finished:
-                return info.outcome()  # type: ignore[no-any-return]
-            if deadline is not None and time.monotonic() >= deadline:
-                raise ResultTimeout(f"job {self.id} still {info.status.value} after {timeout}s")
-            left = pause if deadline is None else min(pause, deadline - time.monotonic())
-            await asyncio.sleep(max(left, 0))
-            pause = min(pause * 2, _POLL_MAX_S)
+        """Wait until the job finishes (woken by a notification); its return
+        value, `JobFailed`, or `ResultTimeout`."""
+        from ._wait import wait_async
+
+        (info,) = await wait_async(self.app, [(self.queue, self.id)], timeout)
+        return info.outcome()  # type: ignore[no-any-return]
+
+    async def rerun(self, delay: float = 0) -> None:
+        """Run the finished job again, with one more allowed attempt."""
+        await self.app.rerun(self.id, self.queue, delay=delay)
+
+    async def update(self, **changes: Any) -> None:
+        """Change the waiting job (see `App.update`)."""
+        await self.app.update(self.id, self.queue, **changes)
 
     async def cancel(self, reason: str = "cancelled") -> bool:
         """Cancel the job; False if it had already finished."""
@@ -196,6 +198,12 @@ class SyncJob(Generic[R]):
     queue: str
     task: str
     created: bool = True
+    replaced: bool = False
+
+    @property
+    def duplicate(self) -> bool:
+        """True when this enqueue stored nothing: the handle is on the existing job."""
+        return not self.created
 
     def info(self) -> JobInfo:
         """The job's record now."""
@@ -204,18 +212,20 @@ class SyncJob(Generic[R]):
         return JobInfo.from_raw(self.id, self.queue, raw)
 
     def result(self, timeout: float | None = None) -> R:
-        """Wait until the job finishes; its return value, or `JobFailed`."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        pause = _POLL_FIRST_S
-        while True:
-            info = self.info()
-            if info.status.finished:
-                return info.outcome()  # type: ignore[no-any-return]
-            if deadline is not None and time.monotonic() >= deadline:
-                raise ResultTimeout(f"job {self.id} still {info.status.value} after {timeout}s")
-            left = pause if deadline is None else min(pause, deadline - time.monotonic())
-            time.sleep(max(left, 0))
-            pause = min(pause * 2, _POLL_MAX_S)
+        """Wait until the job finishes (woken by a notification); its return
+        value, `JobFailed`, or `ResultTimeout`."""
+        from ._wait import wait_sync
+
+        (info,) = wait_sync(self.app, [(self.queue, self.id)], timeout)
+        return info.outcome()  # type: ignore[no-any-return]
+
+    def rerun(self, delay: float = 0) -> None:
+        """Run the finished job again, with one more allowed attempt."""
+        self.app.rerun_sync(self.id, self.queue, delay=delay)
+
+    def update(self, **changes: Any) -> None:
+        """Change the waiting job (see `App.update`)."""
+        self.app.update_sync(self.id, self.queue, **changes)
 
     def cancel(self, reason: str = "cancelled") -> bool:
         """Cancel the job; False if it had already finished."""

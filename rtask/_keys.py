@@ -83,6 +83,19 @@ class QueueKeys:
         return self.base + "cancelled"
 
     @property
+    def unique(self) -> str:
+        return self.base + "unique"
+
+    @property
+    def unique_exp(self) -> str:
+        return self.base + "unique_exp"
+
+    @property
+    def done(self) -> str:
+        """Zset of job ids someone waits for; also the channel their ids are published on."""
+        return self.base + "done"
+
+    @property
     def workers(self) -> str:
         return self.base + "workers"
 

@@ -62,6 +62,7 @@ class NewJob:
     priority: int
     body: bytes
     payload: bytes
+    unique: bytes = _EMPTY  # the unique spec JSON (see enqueue.lua), or empty
 
 
 def state_body(
@@ -98,18 +99,39 @@ def state_body(
 
 @dataclass(frozen=True, slots=True)
 class EnqueueReply:
+    """Per job: stored; else `existing[i]` is the id of the job that holds its
+    unique identity (None: its own id existed, or if_not_exists refused the call)."""
+
     now_ms: int
     stored: list[bool]
+    existing: list[str | None] | None = None  # None when no job was a duplicate
+    replaced: list[bool] | None = None
 
 
 def _decode_enqueue(reply: list[Any]) -> EnqueueReply:
-    return EnqueueReply(int(reply[0]), [code == 1 for code in reply[1:]])
+    codes = reply[1:]
+    stored = [code == 1 for code in codes]
+    dup = [isinstance(code, list) for code in codes]
+    if not any(dup):
+        return EnqueueReply(int(reply[0]), stored)
+    return EnqueueReply(
+        int(reply[0]),
+        stored,
+        [_str(code[1]) if d else None for code, d in zip(codes, dup, strict=True)],
+        [d and int(code[0]) == 3 for code, d in zip(codes, dup, strict=True)],
+    )
 
 
 def enqueue(
-    keys: QueueKeys, jobs: Sequence[NewJob], now_ms: int | None = None, *, events: bool = False
+    keys: QueueKeys,
+    jobs: Sequence[NewJob],
+    now_ms: int | None = None,
+    *,
+    if_not_exists: bool = False,
+    events: bool = False,
 ) -> Call[EnqueueReply]:
-    """Store `jobs` (all of one queue) in one call (`events`: write "enqueued" events)."""
+    """Store `jobs` (all of one queue) in one call; `if_not_exists`: none if any
+    id exists; `events`: write "enqueued" events."""
     task_index: dict[str, int] = {}
     for job in jobs:
         task_index.setdefault(job.task, len(task_index) + 1)
@@ -117,15 +139,18 @@ def enqueue(
     args: list[str | bytes | int | float] = [
         _now_arg(now_ms),
         keys.wake_channel,
+        "1" if if_not_exists else "0",
         len(task_index),
     ]
     for task in task_index:
         script_keys += (keys.scheduled(task), keys.ready(task))
         args.append(task)
+    script_keys += (keys.unique, keys.unique_exp)
     if events:
         script_keys.append(keys.events)
     for job in jobs:
         args += (job.id, task_index[job.task], job.delay_ms, job.priority, job.body, job.payload)
+        args.append(job.unique)
     return Call(script("enqueue"), script_keys, args, _decode_enqueue)
 
 
@@ -329,6 +354,7 @@ def finish(
     for name, cap in tasks:
         script_keys += (keys.scheduled(name), keys.ready(name))
         args += (name, cap)
+    script_keys += (keys.unique, keys.done, keys.unique_exp)
     if events:
         script_keys.append(keys.events)
     for o in outcomes:
@@ -420,6 +446,7 @@ def recover(
         keys.pending_schedules,
     ]
     script_keys += [keys.ready(t) for t in tasks]
+    script_keys += (keys.unique, keys.done, keys.unique_exp)
     if events:
         script_keys.append(keys.events)
     args: list[str | bytes | int | float] = [
@@ -470,6 +497,9 @@ def cancel(
         keys.ready(task),
         keys.schedules,
         keys.pending_schedules,
+        keys.unique,
+        keys.done,
+        keys.unique_exp,
     ]
     if events:
         script_keys.append(keys.events)

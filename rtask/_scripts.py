@@ -64,6 +64,15 @@ SCRIPT_NAMES = (
     "workers",
     "progress",
     "permit",
+    "rerun",
+    "update",
+    "retry_failed",
+    "cancel_many",
+    "prune",
+    "unique_sweep",
+    "wait",
+    "tasks",
+    "list",
 )
 
 

@@ -128,7 +128,7 @@ def routing_key(job: NewJob) -> str:
     """What places a new job: its uniqueness identity when it has one (so a
     duplicate meets the job holding the identity, in the same shard), else
     its id."""
-    spec = getattr(job, "unique", b"")  # the unique spec JSON, when jobs carry one
+    spec = job.unique  # the unique spec JSON (b"" = none)
     if spec:
         identity = orjson.loads(spec).get("k")
         if isinstance(identity, str):
@@ -143,15 +143,19 @@ def route(task: Task[Any, Any], job: NewJob) -> int:
     return shard_index(routing_key(job), task.shards)
 
 
+# Where a new job went: (physical queue, the reply of its call, its index there)
+Placement = tuple[str, EnqueueReply, int]
+
+
 def enqueue_calls(
     task: Task[Any, Any],
     jobs: Sequence[NewJob],
     chunk: int,
     now_ms: int | None,
     events: bool,
-) -> tuple[list[Call[EnqueueReply]], Callable[[list[EnqueueReply]], list[tuple[str, bool]]]]:
+) -> tuple[list[Call[EnqueueReply]], Callable[[list[EnqueueReply]], list[Placement]]]:
     """The enqueue calls of `jobs` (one per shard, per `chunk` jobs) and a
-    function mapping their replies to each job's (physical queue, stored)."""
+    function mapping their replies to each job's placement."""
     groups: dict[int, list[int]] = {}
     if task.shards <= 1:  # not sharded: no routing per job
         groups[0] = list(range(len(jobs)))
@@ -168,11 +172,11 @@ def enqueue_calls(
             calls.append(enqueue(keys, [jobs[i] for i in part], now_ms, events=events))
             order.append((name, part))
 
-    def placed(replies: list[EnqueueReply]) -> list[tuple[str, bool]]:
-        out: list[tuple[str, bool]] = [("", False)] * len(jobs)
+    def placed(replies: list[EnqueueReply]) -> list[Placement]:
+        out: list[Placement] = [None] * len(jobs)  # type: ignore[list-item]
         for (name, part), reply in zip(order, replies, strict=True):
-            for i, stored in zip(part, reply.stored, strict=True):
-                out[i] = (name, stored)
+            for k, i in enumerate(part):
+                out[i] = (name, reply, k)
         return out
 
     return calls, placed

@@ -26,7 +26,8 @@ from ._middleware import (
     parse_rate_limit,
 )
 from ._protocol import Call, EnqueueReply, NewJob, enqueue, state_body
-from ._shards import declare, enqueue_calls, route, shard_name
+from ._shards import Placement, declare, enqueue_calls, route, shard_name
+from ._unique import Unique
 
 if TYPE_CHECKING:
     from ._app import App
@@ -53,6 +54,7 @@ class EnqueueOptions:
     timeout_s: float | None = None
     labels: Mapping[str, str] = field(default_factory=dict)
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    unique: Unique | None = None
 
 
 def _check_int(what: str, value: int, low: int, high: int) -> int:
@@ -103,6 +105,7 @@ class Task(Generic[P, R]):
         rate_limit: RateLimitLike | None = None,
         middleware: Sequence[Middleware] | None = None,
         shards: int | None = None,
+        unique: Unique | None = None,
     ) -> None:
         self.app = app
         self.fn = fn
@@ -133,6 +136,9 @@ class Task(Generic[P, R]):
         chain = [*getattr(app, "middleware", ()), *self.middleware]
         self.enqueue_hooks = enqueue_hooks(chain)
         self.execute_hooks = execute_hooks(chain)
+        if unique is not None and not isinstance(unique, Unique):
+            raise ConfigError(f"task {self.name}: unique must be a rtask.Unique, got {unique!r}")
+        self.unique = unique
         self._default = BoundTask(self, EnqueueOptions())
 
     def __repr__(self) -> str:
@@ -158,12 +164,14 @@ class Task(Generic[P, R]):
         timeout: float | None = None,
         labels: Mapping[str, str] | None = None,
         metadata: Mapping[str, Any] | None = None,
+        unique: Unique | None = None,
     ) -> BoundTask[P, R]:
         """The task with per-job options: `delay` seconds or `at` a time, and the rest.
 
         `labels` (str -> str) and `metadata` (JSON values) are stored with the
         job, visible in `job.info()` and to the task as `current_job().labels`
-        / `.metadata`.
+        / `.metadata`. `unique`: a `rtask.Unique` rule; a duplicate enqueue
+        returns a handle on the existing job with `job.duplicate` True.
         """
         opts = EnqueueOptions(
             delay,
@@ -175,6 +183,7 @@ class Task(Generic[P, R]):
             timeout,
             dict(labels or {}),
             dict(metadata or {}),
+            unique,
         )
         return BoundTask(self, opts)
 
@@ -186,15 +195,30 @@ class Task(Generic[P, R]):
         """Enqueue one job (sync)."""
         return self._default.enqueue_sync(*args, **kwargs)
 
-    async def enqueue_many(self, items: Iterable[Sequence[Any] | dict[str, Any]]) -> list[Job[R]]:
-        """Enqueue one job per item (a tuple of args, or a dict of kwargs) in one round trip."""
-        return await self._default.enqueue_many(items)
+    async def enqueue_many(
+        self,
+        items: Iterable[Sequence[Any] | dict[str, Any]],
+        *,
+        ids: Sequence[str] | None = None,
+        if_not_exists: bool = False,
+    ) -> list[Job[R]]:
+        """Enqueue one job per item (a tuple of args, or a dict of kwargs) in one round trip.
+
+        `ids`: one explicit id per item. `if_not_exists` (with `ids`): store
+        none of them if any exists, atomically; then every handle has
+        `created` False (Ora's `if_not_exists`).
+        """
+        return await self._default.enqueue_many(items, ids=ids, if_not_exists=if_not_exists)
 
     def enqueue_many_sync(
-        self, items: Iterable[Sequence[Any] | dict[str, Any]]
+        self,
+        items: Iterable[Sequence[Any] | dict[str, Any]],
+        *,
+        ids: Sequence[str] | None = None,
+        if_not_exists: bool = False,
     ) -> list[SyncJob[R]]:
         """Enqueue one job per item (sync)."""
-        return self._default.enqueue_many_sync(items)
+        return self._default.enqueue_many_sync(items, ids=ids, if_not_exists=if_not_exists)
 
 
 class BoundTask(Generic[P, R]):
@@ -219,6 +243,8 @@ class BoundTask(Generic[P, R]):
             check_job_id(o.id)
         if o.at is not None and o.at.tzinfo is None:
             raise InvalidInput("at must be a timezone-aware datetime")
+        if o.unique is not None and not isinstance(o.unique, Unique):
+            raise InvalidInput(f"unique must be a rtask.Unique, got {o.unique!r}")
         for tag in o.tags:
             if not isinstance(tag, str) or not tag:
                 raise InvalidInput(f"tags must be non-empty strings, got {tag!r}")
@@ -234,7 +260,8 @@ class BoundTask(Generic[P, R]):
         `on_enqueue` middleware runs first and may change all three."""
         if self.task.enqueue_hooks:
             bound, args, kwargs = self._hooked(args, kwargs)
-            return bound._build_one(bound._template(), args, kwargs, bound.opts.id)
+            chosen = job_id if bound.opts.id is None else bound.opts.id
+            return bound._build_one(bound._template(), args, kwargs, chosen)
         return self._build_one(self._template(), args, kwargs, job_id)
 
     def _hooked(
@@ -246,8 +273,8 @@ class BoundTask(Generic[P, R]):
         bound = self if ctx.options is self.opts else BoundTask(self.task, ctx.options)
         return bound, ctx.args, ctx.kwargs
 
-    def _template(self) -> tuple[int, int, bytes]:
-        """(delay_ms, priority, state body): what every job of one call shares."""
+    def _template(self) -> tuple[int, int, bytes, bytes]:
+        """(delay_ms, priority, state body, unique spec): what every job of one call shares."""
         task, o, app = self.task, self.opts, self.task.app
         delay_s = o.delay_s or 0.0
         if o.at is not None:
@@ -263,11 +290,13 @@ class BoundTask(Generic[P, R]):
             labels=dict(o.labels),
             metadata=dict(o.metadata),
         )
-        return int(delay_s * 1000), priority, body
+        unique = o.unique or task.unique
+        spec = b"" if unique is None else unique.spec(task.name)
+        return int(delay_s * 1000), priority, body, spec
 
     def _build_one(
         self,
-        template: tuple[int, int, bytes],
+        template: tuple[int, int, bytes, bytes],
         args: Sequence[Any],
         kwargs: dict[str, Any],
         job_id: str | None,
@@ -279,15 +308,30 @@ class BoundTask(Generic[P, R]):
                 f"task {self.task.name}: payload is {len(payload)} bytes,"
                 f" over the limit of {app.max_payload_bytes}"
             )
-        delay_ms, priority, body = template
-        return NewJob(job_id or new_job_id(), self.task.name, delay_ms, priority, body, payload)
+        delay_ms, priority, body, spec = template
+        job_id = job_id or new_job_id()
+        return NewJob(job_id, self.task.name, delay_ms, priority, body, payload, spec)
 
-    def _build_many(self, items: Iterable[Sequence[Any] | dict[str, Any]]) -> list[NewJob]:
+    def _build_many(
+        self,
+        items: Iterable[Sequence[Any] | dict[str, Any]],
+        ids: Sequence[str] | None,
+        if_not_exists: bool = False,
+    ) -> list[NewJob]:
         if self.opts.id is not None:
-            raise InvalidInput("enqueue_many cannot take a fixed id")
+            raise InvalidInput("enqueue_many cannot take a fixed id (pass ids=[...])")
+        items = list(items)
+        if if_not_exists and ids is None:
+            raise InvalidInput("if_not_exists needs explicit ids (ids=[...])")
+        if ids is not None:
+            if isinstance(ids, str) or len(ids) != len(items):
+                raise InvalidInput("ids must be a list with one id per item")
+            for given in ids:
+                check_job_id(given)
         template = self._template()
         built = []
-        for item in items:
+        for k, item in enumerate(items):
+            item_id = None if ids is None else ids[k]
             args: Sequence[Any]
             kwargs: dict[str, Any]
             if isinstance(item, dict):
@@ -297,9 +341,9 @@ class BoundTask(Generic[P, R]):
             else:
                 raise InvalidInput(f"enqueue_many items are tuples of args or dicts, not {item!r}")
             if self.task.enqueue_hooks:  # each job's options may differ
-                built.append(self.build(args, kwargs, None))
+                built.append(self.build(args, kwargs, item_id))
             else:
-                built.append(self._build_one(template, args, kwargs, None))
+                built.append(self._build_one(template, args, kwargs, item_id))
         return built
 
     async def enqueue(self, *args: P.args, **kwargs: P.kwargs) -> Job[R]:
@@ -307,41 +351,55 @@ class BoundTask(Generic[P, R]):
         job = self.build(args, kwargs, self.opts.id)
         queue, call = self._enqueue_one(job)
         reply = await self.task.app.async_client().run(call)
-        return Job(self.task.app, job.id, queue, self.task.name, reply.stored[0])
+        return Job(self.task.app, *_handle(self.task, job, reply, 0, queue))
 
     def enqueue_sync(self, *args: P.args, **kwargs: P.kwargs) -> SyncJob[R]:
         """Enqueue one job (sync)."""
         job = self.build(args, kwargs, self.opts.id)
         queue, call = self._enqueue_one(job)
         reply = self.task.app.sync_client().run(call)
-        return SyncJob(self.task.app, job.id, queue, self.task.name, reply.stored[0])
+        return SyncJob(self.task.app, *_handle(self.task, job, reply, 0, queue))
 
-    async def enqueue_many(self, items: Iterable[Sequence[Any] | dict[str, Any]]) -> list[Job[R]]:
-        """Enqueue one job per item, in one round trip."""
-        jobs = self._build_many(items)
-        calls, placed = self._enqueue_calls(jobs)
+    async def enqueue_many(
+        self,
+        items: Iterable[Sequence[Any] | dict[str, Any]],
+        *,
+        ids: Sequence[str] | None = None,
+        if_not_exists: bool = False,
+    ) -> list[Job[R]]:
+        """Enqueue one job per item, in one round trip (see `Task.enqueue_many`)."""
+        jobs = self._build_many(items, ids, if_not_exists)
+        calls, placed = self._enqueue_calls(jobs, if_not_exists)
         replies = await self.task.app.async_client().run_many(calls) if calls else []
-        t = self.task
-        placed_jobs = zip(jobs, placed(replies), strict=True)
-        return [Job(t.app, j.id, q, t.name, s) for j, (q, s) in placed_jobs]
+        return [Job(self.task.app, *h) for h in _handles(self.task, jobs, placed(replies))]
 
     def enqueue_many_sync(
-        self, items: Iterable[Sequence[Any] | dict[str, Any]]
+        self,
+        items: Iterable[Sequence[Any] | dict[str, Any]],
+        *,
+        ids: Sequence[str] | None = None,
+        if_not_exists: bool = False,
     ) -> list[SyncJob[R]]:
         """Enqueue one job per item (sync), in one round trip."""
-        jobs = self._build_many(items)
-        calls, placed = self._enqueue_calls(jobs)
+        jobs = self._build_many(items, ids, if_not_exists)
+        calls, placed = self._enqueue_calls(jobs, if_not_exists)
         replies = self.task.app.sync_client().run_many(calls) if calls else []
-        t = self.task
-        placed_jobs = zip(jobs, placed(replies), strict=True)
-        return [SyncJob(t.app, j.id, q, t.name, s) for j, (q, s) in placed_jobs]
+        return [SyncJob(self.task.app, *h) for h in _handles(self.task, jobs, placed(replies))]
 
     def _keys(self) -> QueueKeys:
         return self.task.keys
 
-    def _enqueue_call(self, jobs: Sequence[NewJob]) -> Call[EnqueueReply]:
+    def _enqueue_call(
+        self, jobs: Sequence[NewJob], if_not_exists: bool = False
+    ) -> Call[EnqueueReply]:
         app = self.task.app
-        return enqueue(self._keys(), jobs, app.now_ms(), events=app.events_enabled)
+        return enqueue(
+            self._keys(),
+            jobs,
+            app.now_ms(),
+            if_not_exists=if_not_exists,
+            events=app.events_enabled,
+        )
 
     def _enqueue_one(self, job: NewJob) -> tuple[str, Call[EnqueueReply]]:
         """The physical queue of one new job (its shard) and its enqueue call."""
@@ -354,12 +412,41 @@ class BoundTask(Generic[P, R]):
         return queue, call
 
     def _enqueue_calls(
-        self, jobs: list[NewJob]
-    ) -> tuple[list[Call[EnqueueReply]], Callable[[list[EnqueueReply]], list[tuple[str, bool]]]]:
-        """One call per shard and chunk, and how to map replies to each job's
-        (physical queue, stored)."""
-        app = self.task.app
-        return enqueue_calls(self.task, jobs, ENQUEUE_CHUNK, app.now_ms(), app.events_enabled)
+        self, jobs: list[NewJob], if_not_exists: bool
+    ) -> tuple[list[Call[EnqueueReply]], Callable[[list[EnqueueReply]], list[Placement]]]:
+        """One call per shard and chunk, and how to map the replies to each
+        job's placement (physical queue, reply, index in that reply)."""
+        task, app = self.task, self.task.app
+        if if_not_exists:
+            if task.shards > 1:
+                raise InvalidInput("if_not_exists needs one atomic call: not on a sharded queue")
+            if len(jobs) > ENQUEUE_CHUNK:
+                raise InvalidInput(f"if_not_exists takes at most {ENQUEUE_CHUNK} jobs per call")
+            # one call, so the check and the insert are one atomic step
+            calls = [self._enqueue_call(jobs, if_not_exists=True)] if jobs else []
+            return calls, lambda replies: [(task.queue, replies[0], k) for k in range(len(jobs))]
+        return enqueue_calls(task, jobs, ENQUEUE_CHUNK, app.now_ms(), app.events_enabled)
+
+
+# (id, queue, task, created, replaced) of a job handle
+Handle = tuple[str, str, str, bool, bool]
+
+
+def _handle(task: Task[Any, Any], job: NewJob, reply: EnqueueReply, k: int, queue: str) -> Handle:
+    """The handle fields of job `k` of a reply (to a call on physical queue
+    `queue`): the existing job's on a duplicate."""
+    existing = reply.existing[k] if reply.existing else None
+    if existing is not None:
+        replaced = bool(reply.replaced and reply.replaced[k])
+        return existing, queue, task.name, False, replaced
+    return job.id, queue, task.name, reply.stored[k], False
+
+
+def _handles(task: Task[Any, Any], jobs: list[NewJob], placements: list[Placement]) -> list[Handle]:
+    return [
+        _handle(task, job, reply, k, queue)
+        for job, (queue, reply, k) in zip(jobs, placements, strict=True)
+    ]
 
 
 _OPTION_FIELDS = {"delay": "delay_s", "timeout": "timeout_s"}

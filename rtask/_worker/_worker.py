@@ -390,6 +390,9 @@ class Worker:
                 if result is FinishResult.APPLIED:
                     stats[_OUTCOME_STAT[outcome.code]] += 1
             q.may_have_work = True  # a retry may be due now, a slot is free
+            # a claim sent before this finish ran before it in Redis: its "drained,
+            # nothing due" must not undo this (else the retry waits idle_poll_s)
+            q.wake_seq += 1
 
         return handle
 

@@ -196,4 +196,28 @@ def test_events_rate_limit_and_progress_on_three_nodes(
         finally:
             await close(app)
 
+
+def test_unique_enqueue_and_waiting_across_nodes(
+    cluster_url: str, spread_queues: Callable[[], list[str]]
+) -> None:
+    queues = spread_queues()
+
+    async def body() -> None:
+        app, tasks = app_on_three_nodes(cluster_url, queues)
+        try:
+            rule = rtask.Unique.while_running("k")
+            jobs = [await tasks[q].options(unique=rule).enqueue(1) for q in queues]
+            again = [await tasks[q].options(unique=rule).enqueue(2) for q in queues]
+            assert [j.id for j in again] == [j.id for j in jobs]
+            assert all(j.duplicate for j in again)
+            async with background(app, queues=queues):
+                infos = await app.wait(jobs, timeout=RESULT_TIMEOUT)
+                synced = await asyncio.to_thread(app.wait_sync, jobs, RESULT_TIMEOUT)
+            assert [i.result for i in infos] == [[q, 2] for q in queues]
+            assert [i.status for i in synced] == [JobStatus.SUCCEEDED] * 3
+            assert await app.count(queues[1], status="succeeded") == 1
+        finally:
+            await close(app)
+            app.close()
+
     run(body)

@@ -94,6 +94,8 @@ def test_sigkill_of_the_worker_running_a_tick_loses_and_doubles_nothing(
     (victim,) = [w for w in workers if w.pid == victim_run.pid]
     victim.send(signal.SIGKILL)
     assert victim.wait_exit(5) == -signal.SIGKILL
+    # (on a loaded machine the 0.6 s run may have ended before the kill landed)
+    mid_run = victim_run.job_id not in spans(h)
     h.wait(lambda: stopped(h, "beat"), 40, "the schedule to reach its end")
 
     ticks = ticks_of(h, "beat")
@@ -102,14 +104,16 @@ def test_sigkill_of_the_worker_running_a_tick_loses_and_doubles_nothing(
     counts = run_counts([r for r in h.ran() if r.task == "ticker"])
     # one job per tick; only the killed run ran again, as attempt 2
     assert len(counts) == len(ticks)
-    assert counts[victim_run.job_id] == 2
-    assert sum(counts.values()) == len(ticks) + 1
+    again = 1 if mid_run else 0
+    assert counts[victim_run.job_id] == 1 + again
+    assert sum(counts.values()) == len(ticks) + again
     info = h.app.job_sync(victim_run.job_id).info()
     assert (info.status, info.attempt, [e["type"] for e in info.errors]) == (
         JobStatus.SUCCEEDED,
-        2,
-        ["lost"],
+        1 + again,
+        ["lost"] * again,
     )
+    print(f"\nkilled mid-run: {mid_run}; ticks: {len(ticks)}, runs: {sum(counts.values())}")
     # one job at a time: runs never overlap
     ordered = sorted(spans(h).values())
     assert all(b[0] >= a[1] for a, b in itertools.pairwise(ordered))

@@ -61,6 +61,11 @@ def _hash_value(field: str, value: bytes) -> Any:
     return orjson.loads(value)
 
 
+def _unique_value(field: str, value: bytes) -> Any:
+    """The unique hash: identity -> id of the job holding it."""
+    return value.decode()
+
+
 def _schedule_value(field: str, value: bytes) -> Any:
     """Schedules hash: records and definitions are decoded; bodies and payloads stay bytes."""
     if field.endswith((":b", ":p")):
@@ -83,7 +88,9 @@ def dump_state(r: redis.Redis, prefix: str) -> dict[str, tuple[str, Any]]:
         if kind == "string":
             content = _text(r.get(key) or b"")
         elif kind == "hash":
-            decode = _schedule_value if key == prefix + "schedules" else _hash_value
+            decode = {prefix + "schedules": _schedule_value, prefix + "unique": _unique_value}.get(
+                key, _hash_value
+            )
             content = {_text(f): decode(_text(f), v) for f, v in r.hgetall(key).items()}
         elif kind == "zset":
             content = {_text(m): s for m, s in r.zrange(key, 0, -1, withscores=True)}
@@ -226,6 +233,9 @@ def _expected_types(keys: QueueKeys, tasks: Sequence[str]) -> dict[str, str]:
         keys.schedules: "hash",
         keys.pending_schedules: "zset",
         keys.events: "stream",
+        keys.unique: "hash",
+        keys.unique_exp: "zset",
+        keys.done: "zset",
     }
     for task in tasks:
         types[keys.scheduled(task)] = "zset"
@@ -428,6 +438,23 @@ def _check_schedules(state: State, tasks: Sequence[str], problems: list[str]) ->
     _check_schedule_jobs(state, problems)
 
 
+def _check_unique(state: State, problems: list[str]) -> None:
+    """Each identity names its holder; a finished holder keeps it only when
+    its rule holds it after finishing ("uh" or "ue")."""
+    jobs = state.jobs
+    for identity, holder in state.hash(state.keys.unique).items():
+        # values are ids; _hash_value decoded them as JSON when they look like numbers
+        holder_id = str(holder)
+        st = jobs.get(holder_id)
+        if st is None:
+            # a holder kept after finishing may be deleted by retention
+            continue
+        if st.get("u") != identity:
+            problems.append(f"unique {identity!r} -> {holder_id}, whose identity is {st.get('u')}")
+        elif st["s"] in TERMINAL and not (st.get("uh") or st.get("ue")):
+            problems.append(f"unique {identity!r} still held by finished {holder_id}")
+
+
 def assert_invariants(client: SyncClient, keys: QueueKeys, tasks: Sequence[str]) -> State:
     """Check lua/README.md's invariants on the whole state of the queue; return the state.
 
@@ -441,6 +468,7 @@ def assert_invariants(client: SyncClient, keys: QueueKeys, tasks: Sequence[str])
         _check_placement(state, tasks, problems)
         _check_active(state, tasks, problems)
         _check_schedules(state, tasks, problems)
+        _check_unique(state, problems)
     assert not problems, "invariants broken:\n  " + "\n  ".join(problems)
     return state
 

@@ -38,6 +38,10 @@ CORRUPTIONS: dict[str, tuple[Callable[[redis.Redis, QueueKeys], object], str]] =
         "s1 (succeeded)",
     ),
     "wrong type": (lambda r, k: (r.delete(k.tasks), r.set(k.tasks, "t")), "is a string"),
+    "identity of another job": (
+        lambda r, k: r.hset(k.unique, "t|x", "r2"),
+        "unique 't|x' -> r2, whose identity is None",
+    ),
     "bad error entry": (lambda r, k: r.hset(k.jobs, "r2:e", '[{"at": 1}]'), "malformed"),
 }
 

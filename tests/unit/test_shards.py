@@ -136,8 +136,8 @@ def test_enqueue_many_makes_one_call_per_shard() -> None:
     def f(n: int) -> None: ...
 
     bound = f.options()
-    jobs = bound._build_many([(n,) for n in range(90)])
-    calls, _ = bound._enqueue_calls(jobs)
+    jobs = bound._build_many([(n,) for n in range(90)], None)
+    calls, _ = bound._enqueue_calls(jobs, False)
     assert len(calls) == 3
     assert sorted(str(c.keys[0]) for c in calls) == [
         "rtask:{q#1}:jobs",
@@ -148,7 +148,7 @@ def test_enqueue_many_makes_one_call_per_shard() -> None:
     seen = []
     for call in calls:
         shard = str(call.keys[0]).split("{")[1].split("}")[0]
-        ids = [str(a) for a in call.args[4::6]]  # one task: jobs start at ARGV[5]
+        ids = [str(a) for a in call.args[5::7]]  # one task: jobs start at ARGV[6]
         assert {shard_names("q", 3)[shard_index(i, 3)] for i in ids} == {shard}
         seen += ids
     assert sorted(seen) == sorted(j.id for j in jobs)

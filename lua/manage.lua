@@ -1,0 +1,72 @@
+-- manage.lua: helpers of the management scripts (rerun, retry_failed,
+-- update, cancel_many, prune). Included after common.lua with
+-- `-- @include manage`; not a script of its own.
+
+local WAITING = {scheduled = true, retrying = true}
+
+-- Makes a finished job runnable again (rexecutor's rerun): one more allowed
+-- attempt, due after delay_ms, out of its finished index, result dropped.
+-- `sched` and `ready` are the job's task keys. Returns 1 done, 0 not
+-- finished, -5 cancelled but still held by its worker (try after it lets go).
+local function rerun_job(jobs, running, indexes, unique, sched, ready, id, st, now, delay_ms)
+  if not FINISHED[st.s] then
+    return 0
+  end
+  if st.s == 'cancelled' and redis.call('ZSCORE', running, id) then
+    return -5
+  end
+  redis.call('ZREM', indexes[st.s], id)
+  redis.call('HDEL', jobs, id .. ':r')
+  st.m = st.m + 1
+  st.s = st.a == 0 and 'scheduled' or 'retrying'
+  st.due = now + delay_ms
+  st.ft = nil
+  if st.due > now then
+    redis.call('ZADD', sched, st.due, id)
+  else
+    redis.call('ZADD', ready, ready_score(st.p, st.due), id)
+  end
+  if st.u and not redis.call('HGET', unique, st.u) then
+    redis.call('HSET', unique, st.u, id) -- the identity is free: hold it again
+  end
+  redis.call('HSET', jobs, id, cjson.encode(st))
+  return 1
+end
+
+-- Whether the job's tags include every tag of `wanted` (a list).
+local function has_tags(st, wanted)
+  if #wanted == 0 then
+    return true
+  end
+  local mine = {}
+  for _, t in ipairs(st.tg or {}) do
+    mine[t] = true
+  end
+  for _, t in ipairs(wanted) do
+    if not mine[t] then
+      return false
+    end
+  end
+  return true
+end
+
+-- A set (table name -> true) from a JSON list.
+local function set_of(json)
+  local out = {}
+  for _, v in ipairs(cjson.decode(json)) do
+    out[v] = true
+  end
+  return out
+end
+
+-- Deletes finished jobs (records and index entries) and the identities they
+-- still hold.
+local function forget_jobs(jobs, index, unique, ids, states)
+  for k, id in ipairs(ids) do
+    local st = states[k]
+    if st and st.u and redis.call('HGET', unique, st.u) == id then
+      redis.call('HDEL', unique, st.u)
+    end
+  end
+  delete_jobs(jobs, index, ids)
+end

@@ -1,0 +1,221 @@
+"""The App's job-management methods (rerun, update, retry the dead letter,
+cancel by filter, prune, delete history, wait for many jobs), each async with
+a `_sync` twin. A mixin, so `_app.py` stays small; the logic is in the plans
+of `_manage.py` and `_wait.py`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, cast
+
+from ._admin import default_queues, drive_async, drive_sync
+from ._job import JobInfo, JobStatus
+from ._list import Filter, JobPage, Range, count_plan, list_plan
+from ._manage import (
+    JobChanges,
+    Prune,
+    cancel_jobs_plan,
+    delete_history_plan,
+    prune_plan,
+    rerun_plan,
+    retry_failed_plan,
+    update_plan,
+)
+from ._wait import wait_async as _wait_async
+from ._wait import wait_sync as _wait_sync
+
+if TYPE_CHECKING:
+    from ._app import App
+    from ._job import Job, SyncJob
+
+    Handle = Job[Any] | SyncJob[Any]
+
+
+def _app(mixin: ManageMixin) -> App:
+    return cast("App", mixin)
+
+
+def _refs(jobs: Sequence[Handle]) -> list[tuple[str, str]]:
+    return [(job.queue, job.id) for job in jobs]
+
+
+class ManageMixin:
+    """Job management on an App (see `_manage.py` for the semantics)."""
+
+    async def rerun(self, job_id: str, queue: str = "default", *, delay: float = 0) -> None:
+        """Make the finished job runnable again, with one more allowed attempt
+        (`delay` seconds from now); `JobStateError` if it has not finished."""
+        await drive_async(_app(self).async_client(), rerun_plan(_app(self), job_id, queue, delay))
+
+    def rerun_sync(self, job_id: str, queue: str = "default", *, delay: float = 0) -> None:
+        """`rerun` for sync code."""
+        drive_sync(_app(self).sync_client(), rerun_plan(_app(self), job_id, queue, delay))
+
+    async def update(self, job_id: str, queue: str = "default", **changes: Any) -> None:
+        """Change a waiting job: `args`/`kwargs` (replace both), `priority`,
+        `delay`/`at`, `tags`, `max_attempts`. `JobStateError` if it is running
+        or finished."""
+        plan = update_plan(_app(self), job_id, queue, _changes(changes))
+        await drive_async(_app(self).async_client(), plan)
+
+    def update_sync(self, job_id: str, queue: str = "default", **changes: Any) -> None:
+        """`update` for sync code."""
+        plan = update_plan(_app(self), job_id, queue, _changes(changes))
+        drive_sync(_app(self).sync_client(), plan)
+
+    async def retry_failed(
+        self,
+        queue: str = "default",
+        *,
+        tasks: Sequence[str] | None = None,
+        finished_after: datetime | None = None,
+        finished_before: datetime | None = None,
+    ) -> int:
+        """Rerun the dead letter (failed jobs), or the part of it of `tasks`
+        finished in the range; the number rerun. Works in bounded batches."""
+        plan = retry_failed_plan(_app(self), queue, tasks, finished_after, finished_before)
+        return await drive_async(_app(self).async_client(), plan)
+
+    def retry_failed_sync(
+        self,
+        queue: str = "default",
+        *,
+        tasks: Sequence[str] | None = None,
+        finished_after: datetime | None = None,
+        finished_before: datetime | None = None,
+    ) -> int:
+        """`retry_failed` for sync code."""
+        plan = retry_failed_plan(_app(self), queue, tasks, finished_after, finished_before)
+        return drive_sync(_app(self).sync_client(), plan)
+
+    async def cancel_jobs(
+        self,
+        queue: str = "default",
+        *,
+        tasks: Sequence[str] | None = None,
+        statuses: Sequence[JobStatus | str] | None = None,
+        tags: Sequence[str] = (),
+        reason: str = "cancelled",
+    ) -> list[str]:
+        """Cancel the active jobs of `tasks` (default all) in `statuses` (default
+        all active ones) carrying every tag of `tags`; their ids. Running ones
+        are told to stop at their worker's next heartbeat."""
+        plan = cancel_jobs_plan(_app(self), queue, tasks, statuses, tags, reason)
+        return await drive_async(_app(self).async_client(), plan)
+
+    def cancel_jobs_sync(
+        self,
+        queue: str = "default",
+        *,
+        tasks: Sequence[str] | None = None,
+        statuses: Sequence[JobStatus | str] | None = None,
+        tags: Sequence[str] = (),
+        reason: str = "cancelled",
+    ) -> list[str]:
+        """`cancel_jobs` for sync code."""
+        plan = cancel_jobs_plan(_app(self), queue, tasks, statuses, tags, reason)
+        return drive_sync(_app(self).sync_client(), plan)
+
+    async def prune(self, rules: Sequence[Prune], queue: str = "default") -> int:
+        """Delete finished jobs by `rules` (`rtask.Prune`); the number deleted."""
+        return await drive_async(_app(self).async_client(), prune_plan(_app(self), queue, rules))
+
+    def prune_sync(self, rules: Sequence[Prune], queue: str = "default") -> int:
+        """`prune` for sync code."""
+        return drive_sync(_app(self).sync_client(), prune_plan(_app(self), queue, rules))
+
+    async def delete_history(self, before: datetime, queues: Sequence[str] | None = None) -> int:
+        """Delete every job that finished before `before` in `queues` (default:
+        every task's queue and "default"); the number deleted."""
+        plan = delete_history_plan(_app(self), default_queues(_app(self), queues), before)
+        return await drive_async(_app(self).async_client(), plan)
+
+    def delete_history_sync(self, before: datetime, queues: Sequence[str] | None = None) -> int:
+        """`delete_history` for sync code."""
+        plan = delete_history_plan(_app(self), default_queues(_app(self), queues), before)
+        return drive_sync(_app(self).sync_client(), plan)
+
+    async def jobs(
+        self,
+        queue: str = "default",
+        *,
+        status: JobStatus | str = JobStatus.QUEUED,
+        tasks: Sequence[str] | None = None,
+        tags: Sequence[str] = (),
+        created: Range | None = None,
+        scheduled: Range | None = None,
+        finished: Range | None = None,
+        descending: bool = False,
+        limit: int = 50,
+        page_token: str | None = None,
+    ) -> JobPage:
+        """One page of the jobs with `status` (of `tasks`, with every tag of
+        `tags`, created / due / finished in [from, to) ranges of datetimes), in
+        the order of the set holding them; pass `page_token` for the next page
+        (it carries the filters). See `rtask._list`."""
+        where = Filter(tasks, tags, created, scheduled, finished)
+        plan = list_plan(_app(self), queue, status, where, descending, limit, page_token)
+        return await drive_async(_app(self).async_client(), plan)
+
+    def jobs_sync(
+        self,
+        queue: str = "default",
+        *,
+        status: JobStatus | str = JobStatus.QUEUED,
+        tasks: Sequence[str] | None = None,
+        tags: Sequence[str] = (),
+        created: Range | None = None,
+        scheduled: Range | None = None,
+        finished: Range | None = None,
+        descending: bool = False,
+        limit: int = 50,
+        page_token: str | None = None,
+    ) -> JobPage:
+        """`jobs` for sync code."""
+        where = Filter(tasks, tags, created, scheduled, finished)
+        plan = list_plan(_app(self), queue, status, where, descending, limit, page_token)
+        return drive_sync(_app(self).sync_client(), plan)
+
+    async def count(
+        self, queue: str = "default", *, status: JobStatus | str, task: str | None = None
+    ) -> int:
+        """How many jobs have `status` (O(1) / O(log n) reads)."""
+        return await drive_async(
+            _app(self).async_client(), count_plan(_app(self), queue, status, task)
+        )
+
+    def count_sync(
+        self, queue: str = "default", *, status: JobStatus | str, task: str | None = None
+    ) -> int:
+        """`count` for sync code."""
+        return drive_sync(_app(self).sync_client(), count_plan(_app(self), queue, status, task))
+
+    async def wait(self, jobs: Sequence[Handle], timeout: float | None = None) -> list[JobInfo]:
+        """Wait until every job finished (woken by notifications); their
+        records in order, or `ResultTimeout`."""
+        return await _wait_async(_app(self), _refs(jobs), timeout)
+
+    def wait_sync(self, jobs: Sequence[Handle], timeout: float | None = None) -> list[JobInfo]:
+        """`wait` for sync code."""
+        return _wait_sync(_app(self), _refs(jobs), timeout)
+
+
+_FIELDS = {
+    "args": "args",
+    "kwargs": "kwargs",
+    "priority": "priority",
+    "delay": "delay_s",
+    "at": "at",
+    "tags": "tags",
+    "max_attempts": "max_attempts",
+}
+
+
+def _changes(changes: dict[str, Any]) -> JobChanges:
+    from ._errors import InvalidInput
+
+    unknown = set(changes) - set(_FIELDS)
+    if unknown:
+        raise InvalidInput(f"unknown update fields {sorted(unknown)}; use {sorted(_FIELDS)}")
+    return JobChanges(**{_FIELDS[k]: v for k, v in changes.items()})

@@ -1,0 +1,104 @@
+"""`rtask jobs rerun | retry-failed | cancel-many | prune | delete-history`
+through click's CliRunner, on both backends."""
+
+from __future__ import annotations
+
+import json
+from types import ModuleType
+
+import pytest
+
+import rtask
+from rtask import JobStatus
+
+from ._helpers import close, run, worker
+from .test_admin_cli import app_module, cli, failed_cleanly
+
+pytestmark = pytest.mark.timeout(30)
+__all__ = ["app_module"]  # the fixture, imported for this module's tests
+
+
+def test_rerun_and_retry_failed(app_module: ModuleType) -> None:
+    app: rtask.App = app_module.app
+    spec = f"{app_module.__name__}:app"
+
+    async def body() -> list[str]:
+        try:
+            failed = await app_module.bad.enqueue_many([(), (), ()])
+            await worker(app).run(burst=True)
+            return [j.id for j in failed]
+        finally:
+            await close(app)
+
+    ids = run(body)
+    out = cli("jobs", "rerun", spec, ids[0], "--queue", "risky")
+    assert out.exit_code == 0, out.output
+    assert f"rerun job {ids[0]}" in out.output
+    info = app.job_sync(ids[0], "risky").info()
+    assert (info.status, info.max_attempts) == (JobStatus.RETRYING, 3)
+    failed_cleanly(cli("jobs", "rerun", spec, ids[0], "--queue", "risky"), "only finished jobs")
+
+    # failed over an hour ago: none; then the two left
+    out = cli("jobs", "retry-failed", spec, "--queue", "risky", "--older-than", "3600")
+    assert "rerun 0 failed job(s)" in out.output
+    out = cli("jobs", "retry-failed", spec, "--queue", "risky", "--tasks", "bad")
+    assert out.exit_code == 0, out.output
+    assert "rerun 2 failed job(s) of queue risky" in out.output
+    assert {app.job_sync(i, "risky").info().status for i in ids} == {JobStatus.RETRYING}
+
+
+def test_cancel_many_prune_and_delete_history(app_module: ModuleType) -> None:
+    app: rtask.App = app_module.app
+    spec = f"{app_module.__name__}:app"
+
+    async def body() -> list[str]:
+        try:
+            done = await app_module.ok.enqueue_many([(k,) for k in range(5)])
+            await worker(app).run(burst=True)
+            await app_module.ok.options(tags=["x"]).enqueue_many([(1,), (2,)])
+            await app_module.ok.options(delay=60).enqueue(3)
+            return [j.id for j in done]
+        finally:
+            await close(app)
+
+    done = run(body)
+    out = cli("jobs", "cancel-many", spec, "--tag", "x", "--status", "queued")
+    assert out.exit_code == 0, out.output
+    assert "cancelled 2 job(s) of queue default" in out.output
+
+    out = cli("jobs", "prune", spec, "--status", "succeeded", "--max-count", "2")
+    assert out.exit_code == 0, out.output
+    assert "deleted 3 job(s)" in out.output
+    assert app.stats_sync(["default"])[0].succeeded == 2
+    failed_cleanly(cli("jobs", "prune", spec, "--status", "failed"), "either max_age or max_count")
+
+    out = cli("jobs", "delete-history", spec, "--queues", "default")
+    assert out.exit_code == 0, out.output
+    assert "deleted 4 finished job(s)" in out.output  # 2 succeeded, 2 cancelled
+    stats = app.stats_sync(["default"])[0]
+    assert (stats.succeeded, stats.cancelled, stats.scheduled) == (0, 0, 1)
+    with pytest.raises(rtask.JobNotFound):
+        app.job_sync(done[-1])
+
+
+def test_list_pages(app_module: ModuleType) -> None:
+    app: rtask.App = app_module.app
+    spec = f"{app_module.__name__}:app"
+
+    async def body() -> list[str]:
+        try:
+            return [j.id for j in await app_module.ok.enqueue_many([(k,) for k in range(5)])]
+        finally:
+            await close(app)
+
+    ids = run(body)
+    first = cli("jobs", "list", spec, "--limit", "3")
+    assert first.exit_code == 0, first.output
+    lines = first.output.splitlines()
+    assert lines[0].split()[:3] == ["ID", "TASK", "STATUS"]
+    assert [line.split()[0] for line in lines[1:4]] == ids[:3]
+    token = lines[-1].split("--page-token ")[1]
+    doc = json.loads(cli("jobs", "list", spec, "--page-token", token, "--json").output)
+    assert [j["id"] for j in doc["jobs"]] == ids[3:]
+    assert doc["next_page_token"] is None
+    failed_cleanly(cli("jobs", "list", spec, "--page-token", "garbage"), "invalid page token")
