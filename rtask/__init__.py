@@ -37,6 +37,7 @@ from ._errors import (
     UnknownTask,
 )
 from ._events import Event
+from ._history import Execution, ExecutionOutcome
 from ._job import Job, JobInfo, JobStatus, SyncJob
 from ._list import JobPage
 from ._manage import Prune
@@ -60,6 +61,8 @@ __all__ = [
     "ConfigError",
     "EnqueueSkipped",
     "Event",
+    "Execution",
+    "ExecutionOutcome",
     "InvalidInput",
     "InvalidSchedule",
     "Job",
