@@ -39,6 +39,7 @@ from ._errors import (
 from ._events import Event
 from ._history import Execution, ExecutionOutcome
 from ._job import Job, JobInfo, JobStatus, SyncJob
+from ._list import Filter as JobFilter
 from ._list import JobPage
 from ._manage import Prune
 from ._protocol import Retention
@@ -68,6 +69,7 @@ __all__ = [
     "Job",
     "JobContext",
     "JobFailed",
+    "JobFilter",
     "JobInfo",
     "JobNotFound",
     "JobOutcome",

@@ -5,7 +5,7 @@ of `_manage.py` and `_wait.py`."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
@@ -143,6 +143,9 @@ class ManageMixin:
         status: JobStatus | str = JobStatus.QUEUED,
         tasks: Sequence[str] | None = None,
         tags: Sequence[str] = (),
+        any_tags: Sequence[str] | None = None,
+        labels: Mapping[str, str | None] | None = None,
+        schedules: Sequence[str] | None = None,
         created: Range | None = None,
         scheduled: Range | None = None,
         finished: Range | None = None,
@@ -151,10 +154,12 @@ class ManageMixin:
         page_token: str | None = None,
     ) -> JobPage:
         """One page of the jobs with `status` (of `tasks`, with every tag of
-        `tags`, created / due / finished in [from, to) ranges of datetimes), in
-        the order of the set holding them; pass `page_token` for the next page
-        (it carries the filters). See `rtask._list`."""
-        where = Filter(tasks, tags, created, scheduled, finished)
+        `tags` and one of `any_tags`, every label of `labels` (value None: the
+        key is present), made by one of `schedules`, created / due / finished
+        in [from, to) ranges of datetimes), in the order of the set holding
+        them; pass `page_token` for the next page (it carries the filters).
+        See `rtask._list`."""
+        where = Filter(tasks, tags, created, scheduled, finished, any_tags, labels, schedules)
         plan = list_plan(_app(self), queue, status, where, descending, limit, page_token)
         return await drive_async(_app(self).async_client(), plan)
 
@@ -165,6 +170,9 @@ class ManageMixin:
         status: JobStatus | str = JobStatus.QUEUED,
         tasks: Sequence[str] | None = None,
         tags: Sequence[str] = (),
+        any_tags: Sequence[str] | None = None,
+        labels: Mapping[str, str | None] | None = None,
+        schedules: Sequence[str] | None = None,
         created: Range | None = None,
         scheduled: Range | None = None,
         finished: Range | None = None,
@@ -173,23 +181,35 @@ class ManageMixin:
         page_token: str | None = None,
     ) -> JobPage:
         """`jobs` for sync code."""
-        where = Filter(tasks, tags, created, scheduled, finished)
+        where = Filter(tasks, tags, created, scheduled, finished, any_tags, labels, schedules)
         plan = list_plan(_app(self), queue, status, where, descending, limit, page_token)
         return drive_sync(_app(self).sync_client(), plan)
 
     async def count(
-        self, queue: str = "default", *, status: JobStatus | str, task: str | None = None
+        self,
+        queue: str = "default",
+        *,
+        status: JobStatus | str,
+        task: str | None = None,
+        where: Filter | None = None,
     ) -> int:
-        """How many jobs have `status` (O(1) / O(log n) reads)."""
-        return await drive_async(
-            _app(self).async_client(), count_plan(_app(self), queue, status, task)
-        )
+        """How many jobs have `status` (of `task`): O(1) / O(log n) reads; with
+        `where` (`rtask.JobFilter`: the filters of `jobs`) or for retrying
+        jobs, bounded reads of the status's sets (see `rtask._list.count_plan`)."""
+        plan = count_plan(_app(self), queue, status, task, where)
+        return await drive_async(_app(self).async_client(), plan)
 
     def count_sync(
-        self, queue: str = "default", *, status: JobStatus | str, task: str | None = None
+        self,
+        queue: str = "default",
+        *,
+        status: JobStatus | str,
+        task: str | None = None,
+        where: Filter | None = None,
     ) -> int:
         """`count` for sync code."""
-        return drive_sync(_app(self).sync_client(), count_plan(_app(self), queue, status, task))
+        plan = count_plan(_app(self), queue, status, task, where)
+        return drive_sync(_app(self).sync_client(), plan)
 
     async def wait(self, jobs: Sequence[Handle], timeout: float | None = None) -> list[JobInfo]:
         """Wait until every job finished (woken by notifications); their
