@@ -177,8 +177,10 @@ local function cancel_job(jobs, cancelled, scheduled, ready, id, st, reason, now
   else
     return 0
   end
-  append_error(jobs, id, cjson.encode({attempt = st.a, type = 'cancelled', message = reason}), now,
-    code == 2 and st.st or nil)
+  -- a running job's entry ends its run: its worker and start (see with_error)
+  local worker = code == 2 and st.w or nil
+  append_error(jobs, id, cjson.encode({attempt = st.a, type = 'cancelled', message = reason,
+    worker = worker}), now, worker and st.st)
   st.s = 'cancelled'
   st.ft = now
   redis.call('HSET', jobs, id, cjson.encode(st))

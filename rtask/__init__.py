@@ -41,7 +41,7 @@ from ._history import Execution, ExecutionOutcome
 from ._job import Job, JobInfo, JobStatus, SyncJob
 from ._list import Filter as JobFilter
 from ._list import JobPage
-from ._manage import Prune
+from ._manage import CancelledJob, Prune
 from ._protocol import Retention
 from ._schedule import Schedule, ScheduleInfo
 from ._schedules import SchedulePage
@@ -57,6 +57,7 @@ __all__ = [
     "BackendError",
     "BoundTask",
     "Cancel",
+    "CancelledJob",
     "Codec",
     "CodecError",
     "ConfigError",

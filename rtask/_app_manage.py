@@ -13,6 +13,7 @@ from ._admin import default_queues, drive_async, drive_sync
 from ._job import JobInfo, JobStatus
 from ._list import Filter, JobPage, Range, count_plan, list_plan
 from ._manage import (
+    CancelledJob,
     JobChanges,
     Prune,
     cancel_jobs_plan,
@@ -97,10 +98,11 @@ class ManageMixin:
         statuses: Sequence[JobStatus | str] | None = None,
         tags: Sequence[str] = (),
         reason: str = "cancelled",
-    ) -> list[str]:
+    ) -> list[CancelledJob]:
         """Cancel the active jobs of `tasks` (default all) in `statuses` (default
-        all active ones) carrying every tag of `tags`; their ids. Running ones
-        are told to stop at their worker's next heartbeat."""
+        all active ones) carrying every tag of `tags`; each with its last
+        execution (`CancelledJob`). Running ones are told to stop at their
+        worker's next heartbeat."""
         plan = cancel_jobs_plan(_app(self), queue, tasks, statuses, tags, reason)
         return await drive_async(_app(self).async_client(), plan)
 
@@ -112,7 +114,7 @@ class ManageMixin:
         statuses: Sequence[JobStatus | str] | None = None,
         tags: Sequence[str] = (),
         reason: str = "cancelled",
-    ) -> list[str]:
+    ) -> list[CancelledJob]:
         """`cancel_jobs` for sync code."""
         plan = cancel_jobs_plan(_app(self), queue, tasks, statuses, tags, reason)
         return drive_sync(_app(self).sync_client(), plan)

@@ -25,10 +25,10 @@ TASKS = ("t", "u")
 def cancel_entry(
     at: int, reason: str = "no longer needed", attempt: int = 0, started: int | None = None
 ) -> dict[str, object]:
-    """A cancel's error entry; `started` (the run's claim time) when it was running."""
+    """A cancel's error entry; with the run's claim time and worker when it was running."""
     entry: dict[str, object] = {"at": at, "attempt": attempt, "type": "cancelled"}
     entry["message"] = reason
-    return entry if started is None else {**entry, "started": started}
+    return entry if started is None else {**entry, "started": started, "worker": "w1"}
 
 
 def test_scheduled_job_is_cancelled(client: SyncClient, keys: QueueKeys) -> None:

@@ -84,7 +84,7 @@ def test_cancel_while_running_is_a_run_cancel_while_waiting_is_not_started(
     claim(client, keys, 1, now=NOW + 5, worker="w1")
     cancel(client, keys, "a", now=NOW + 20)
     cancel(client, keys, "b", now=NOW + 30)
-    assert runs(client, keys, "a", NOW + 40) == [(1, O.CANCELLED, None, NOW + 5, NOW + 20)]
+    assert runs(client, keys, "a", NOW + 40) == [(1, O.CANCELLED, "w1", NOW + 5, NOW + 20)]
     assert runs(client, keys, "b", NOW + 40) == [(0, O.CANCELLED, None, None, NOW + 30)]
 
 
@@ -96,7 +96,7 @@ def test_cancel_many_stamps_running_jobs(client: SyncClient, keys: QueueKeys) ->
             keys, "t", source, statuses=["queued", "running"], reason="stop", now_ms=NOW + 9
         )
         client.run(call)
-    assert runs(client, keys, "a", NOW + 10) == [(1, O.CANCELLED, None, NOW + 5, NOW + 9)]
+    assert runs(client, keys, "a", NOW + 10) == [(1, O.CANCELLED, "w1", NOW + 5, NOW + 9)]
     assert runs(client, keys, "b", NOW + 10) == [(0, O.CANCELLED, None, None, NOW + 9)]
 
 
