@@ -122,7 +122,7 @@ class Filter:
         ):
             raise InvalidInput(f"labels must map strings to strings or None, got {labels!r}")
         return {
-            "g": _names("tags", self.tags),
+            "g": _names("tags", self.tags) or [],
             "ga": _names("any_tags", self.any_tags),
             "lb": [[k, v] for k, v in sorted(labels.items())],
             "sc": _names("schedules", self.schedules),
