@@ -16,8 +16,10 @@ from typing import TYPE_CHECKING, Any
 from ._admin import Plan, info_plan
 from ._codec import encode
 from ._errors import InvalidInput, JobNotFound, JobStateError, PayloadTooLarge
-from ._job import JobStatus
+from ._history import Execution
+from ._job import JobInfo, JobStatus
 from ._keys import QueueKeys, check_queue
+from ._protocol import RawJob, read_job
 from ._protocol_manage import (
     MANAGE_BATCH,
     CancelManyReply,
@@ -181,6 +183,30 @@ def retry_failed_plan(
             return total
 
 
+@dataclass(frozen=True, slots=True)
+class CancelledJob:
+    """A job `cancel_jobs` cancelled, and its last execution (Ora's
+    `{job_id, last_execution}`): the cancelled run of a running job, the
+    cancel (never started) of a waiting one; None if retention deleted the
+    job before it was read back."""
+
+    id: str
+    last_execution: Execution | None
+
+
+def _cancelled_jobs(app: App, queue: str, ids: list[str]) -> Plan[list[CancelledJob]]:
+    """Read back the jobs just cancelled (one pipelined batch) for their last execution."""
+    if not ids:
+        return []
+    replies = yield [read_job(app.keys(queue), i) for i in ids]
+    out = []
+    for job_id, raw in zip(ids, replies, strict=True):
+        assert isinstance(raw, RawJob)
+        runs = [] if raw.state is None else JobInfo.from_raw(job_id, queue, raw).executions
+        out.append(CancelledJob(job_id, runs[-1] if runs else None))
+    return out
+
+
 def cancel_jobs_plan(
     app: App,
     queue: str,
@@ -188,8 +214,9 @@ def cancel_jobs_plan(
     statuses: Sequence[JobStatus | str] | None,
     tags: Sequence[str],
     reason: str,
-) -> Plan[list[str]]:
-    """Cancel the active jobs matching the filter (Ora's cancel_jobs); their ids.
+) -> Plan[list[CancelledJob]]:
+    """Cancel the active jobs matching the filter (Ora's cancel_jobs): each
+    job once, with its last execution.
 
     Statuses are intersected with the active ones (scheduled, queued,
     retrying, running); an empty intersection means all of them. Running jobs
@@ -202,7 +229,7 @@ def cancel_jobs_plan(
     sources = [s for s in ("scheduled", "ready") if wanted - {"running"}]
     if "running" in wanted:
         sources.append("running")
-    out: list[str] = []
+    out: list[CancelledJob] = []
     for task in names:
         for source in sources:
             offset = 0
@@ -219,7 +246,7 @@ def cancel_jobs_plan(
                 )
                 (reply,) = yield [call]
                 assert isinstance(reply, CancelManyReply)
-                out += reply.cancelled + reply.requested
+                out += yield from _cancelled_jobs(app, queue, reply.cancelled + reply.requested)
                 offset += reply.read - reply.removed
                 if reply.read < MANAGE_BATCH:
                     break

@@ -61,7 +61,8 @@ __all__ = [
 
 # Fields per HSCAN reply: a hint to Redis, not a limit.
 SCAN_COUNT = 1000
-_RESERVED = (":p", ":r", ":e", ":g", ":l")  # payload, result, errors, progress, log
+# payload, result, errors, progress, log, runs kept by reruns
+_RESERVED = (":p", ":r", ":e", ":g", ":l", ":x")
 
 
 # ---------------------------------------------------------------- drain
