@@ -24,7 +24,7 @@ import orjson
 from ._admin import Plan, QueueStats, stats_plan
 from ._errors import InvalidInput
 from ._job import JobInfo, JobStatus
-from ._keys import QueueKeys, check_queue
+from ._keys import QueueKeys
 from ._manage import queue_tasks
 from ._protocol import Call
 from ._protocol_manage import ListReply, list_page
@@ -167,25 +167,48 @@ def list_plan(
         except ValueError:
             raise InvalidInput(f"unknown job status {status!r}") from None
         tasks = where.tasks
-        names = yield from queue_tasks(app, check_queue(queue), tasks)
+        names = yield from _shard_tasks(app, queue, tasks)
         doc = {"v": 1, "q": queue, "s": status_value, "t": names, "f": tasks is not None}
         doc |= where.spec() | {"d": descending, "i": 0, "k": None}
-    keys = app.keys(doc["q"])
-    sources = _sources(keys, JobStatus(doc["s"]), doc["t"])
+    sources = _shard_sources(app, doc["q"], JobStatus(doc["s"]), doc["t"])
     found: list[JobInfo] = []
     for _ in range(MAX_CALLS):
         if doc["i"] >= len(sources) or len(found) >= limit:
             break
-        call = _page_call(keys, sources[doc["i"]], doc, limit - len(found), count=False)
+        physical, source = sources[doc["i"]]
+        call = _page_call(app.keys(physical), source, doc, limit - len(found), count=False)
         (reply,) = yield [call]
         assert isinstance(reply, ListReply)
-        found += [JobInfo.from_raw(i, doc["q"], raw) for i, raw in reply.jobs]
+        found += [JobInfo.from_raw(i, physical, raw) for i, raw in reply.jobs]
         if reply.exhausted:
             doc = {**doc, "i": doc["i"] + 1, "k": None}
         else:
             doc = {**doc, "k": [reply.last_score, reply.last_id]}
     more = doc["i"] < len(sources)
     return JobPage(found, _encode(doc) if more else None)
+
+
+def _shard_tasks(app: App, queue: str, tasks: Sequence[str] | None) -> Plan[list[str]]:
+    """`tasks`, or every task known on any shard of `queue`."""
+    if tasks is not None:
+        return sorted(set(tasks))
+    names: set[str] = set()
+    for physical in app.shards(queue):  # (checks the queue name)
+        names |= set((yield from queue_tasks(app, physical, None)))
+    names |= {t.name for t in app.tasks.values() if t.queue == queue}
+    return sorted(names)
+
+
+def _shard_sources(
+    app: App, queue: str, status: JobStatus, names: Sequence[str]
+) -> list[tuple[str, str]]:
+    """(physical queue, set) pairs to read in order: each shard's sets of
+    `status`, shard after shard (a queue that is not sharded: its own)."""
+    return [
+        (physical, source)
+        for physical in app.shards(queue)
+        for source in _sources(app.keys(physical), status, names)
+    ]
 
 
 def _page_call(
@@ -216,15 +239,14 @@ def count_filtered_plan(
     """Count the jobs with `status` that match `where` by reading their set
     through list.lua in bounded calls (BUDGET members each): O(jobs with the
     status), as no index covers labels, tags or times."""
-    names = yield from queue_tasks(app, check_queue(queue), tasks)
-    keys = app.keys(queue)
+    names = yield from _shard_tasks(app, queue, tasks)
     doc = {"s": status.value, "t": names, "f": tasks is not None, "d": False, "k": None}
     doc |= where.spec()
     total = 0
-    for source in _sources(keys, status, names):
+    for physical, source in _shard_sources(app, queue, status, names):
         doc["k"] = None
         while True:
-            (reply,) = yield [_page_call(keys, source, doc, 1, count=True)]
+            (reply,) = yield [_page_call(app.keys(physical), source, doc, 1, count=True)]
             assert isinstance(reply, ListReply)
             total += reply.matched
             if reply.exhausted:

@@ -351,3 +351,44 @@ def test_a_job_whose_permit_expired_is_handed_back(backend_url: str, prefix: str
             await close(app)
 
     run(body)
+
+
+def test_managing_jobs_sees_every_shard(backend_url: str, prefix: str) -> None:
+    """Listing, counting, cancelling, retrying, rerunning and pruning a
+    sharded queue act on all of its shards."""
+    app = rtask.App(backend_url, prefix=prefix, shards={"emails": 3})
+
+    @app.task(queue="emails", max_attempts=1)
+    def send(n: int) -> int:
+        if n % 2:
+            raise ValueError("odd")
+        return n
+
+    try:
+        jobs = send.enqueue_many_sync([(n,) for n in range(30)])
+        assert len({j.queue for j in jobs}) == 3
+        seen, token = [], None
+        while True:
+            page = app.jobs_sync("emails", status="queued", limit=7, page_token=token)
+            seen += [info.id for info in page.jobs]
+            token = page.next_page_token
+            if token is None:
+                break
+        assert sorted(seen) == sorted(j.id for j in jobs)
+        assert app.count_sync("emails", status="queued") == 30
+
+        stopped = app.cancel_jobs_sync("emails", reason="pause")
+        assert sorted(c.id for c in stopped) == sorted(j.id for j in jobs)
+        assert app.count_sync("emails", status="cancelled") == 30
+        assert app.prune_sync([rtask.Prune("cancelled", max_count=0)], "emails") == 30
+
+        again = send.enqueue_many_sync([(n,) for n in range(10)])
+        drain = worker(app, concurrency=8)
+        asyncio.run(drain.run(burst=True))
+        assert app.count_sync("emails", status="failed") == 5
+        assert app.retry_failed_sync("emails") == 5
+        even = next(j for j in again if j.info().status is JobStatus.SUCCEEDED)
+        app.rerun_sync(even.id, "emails")  # found in its own shard
+        assert app.job_sync(even.id, "emails").info().status is not JobStatus.SUCCEEDED
+    finally:
+        app.close()
