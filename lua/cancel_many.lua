@@ -45,7 +45,9 @@ for _, id in ipairs(ids) do
       redis.call('ZADD', KEYS[2], now, id)
       cancelled[#cancelled + 1] = id
     end
-    append_error(jobs, id, cjson.encode({attempt = st.a, type = 'cancelled', message = ARGV[5]}), now)
+    local worker = st.s == 'running' and st.w or nil
+    append_error(jobs, id, cjson.encode({attempt = st.a, type = 'cancelled', message = ARGV[5],
+      worker = worker}), now, worker and st.st)
     st.s = 'cancelled'
     st.ft = now
     redis.call('HSET', jobs, id, cjson.encode(st))

@@ -6,7 +6,8 @@
 --   * `active` holds, per task, the number of members of `running` of that task;
 --   * a job's record lives in the queue's `jobs` hash under <id> (state JSON),
 --     <id>:p (payload), <id>:r (result), <id>:e (errors JSON array),
---     <id>:g (progress JSON) and <id>:l (job log JSON array).
+--     <id>:g (progress JSON), <id>:l (job log JSON array) and <id>:x (runs
+--     that succeeded before a rerun, JSON array).
 
 -- Ready score: priority first, then due time. Ties are broken by member order,
 -- and generated ids are time-ordered, so equal scores run in creation order.
@@ -68,9 +69,12 @@ end
 
 -- The error list `old` (a JSON array, or false/nil for none) with one more
 -- entry: a JSON object built by the client without `at`, stamped here with
--- the server time. Pure string work: no decode of the list.
-local function with_error(old, entry_json, now)
-  local entry = '{"at":' .. now .. ',' .. string.sub(entry_json, 2)
+-- the server time, and with `started` (ms, the run's claim time) when the
+-- entry ends a run (nil: the job was waiting). Each entry is one execution
+-- of the job's history (rtask/_history.py). Pure string work: no decode.
+local function with_error(old, entry_json, now, started)
+  local entry = '{"at":' .. now .. (started and (',"started":' .. started) or '') .. ','
+    .. string.sub(entry_json, 2)
   if old then
     return string.sub(old, 1, -2) .. ',' .. entry .. ']'
   end
@@ -78,9 +82,9 @@ local function with_error(old, entry_json, now)
 end
 
 -- Appends one error entry to a job's error list (see with_error).
-local function append_error(jobs, id, entry_json, now)
+local function append_error(jobs, id, entry_json, now, started)
   local key = id .. ':e'
-  redis.call('HSET', jobs, key, with_error(redis.call('HGET', jobs, key), entry_json, now))
+  redis.call('HSET', jobs, key, with_error(redis.call('HGET', jobs, key), entry_json, now, started))
 end
 
 -- Removes every field of each job's record, and the ids from `index` if given.
@@ -96,6 +100,7 @@ local function delete_jobs(jobs, index, ids)
     fields[#fields + 1] = id .. ':e'
     fields[#fields + 1] = id .. ':g'
     fields[#fields + 1] = id .. ':l'
+    fields[#fields + 1] = id .. ':x'
   end
   call_chunked('HDEL', {jobs}, fields)
   if index then
@@ -172,7 +177,10 @@ local function cancel_job(jobs, cancelled, scheduled, ready, id, st, reason, now
   else
     return 0
   end
-  append_error(jobs, id, cjson.encode({attempt = st.a, type = 'cancelled', message = reason}), now)
+  -- a running job's entry ends its run: its worker and start (see with_error)
+  local worker = code == 2 and st.w or nil
+  append_error(jobs, id, cjson.encode({attempt = st.a, type = 'cancelled', message = reason,
+    worker = worker}), now, worker and st.st)
   st.s = 'cancelled'
   st.ft = now
   redis.call('HSET', jobs, id, cjson.encode(st))

@@ -140,9 +140,9 @@ local function wait_again(id, st, due)
   end
 end
 
-local function add_error(id, blob)
+local function add_error(id, blob, started)
   writes[#writes + 1] = id .. ':e'
-  writes[#writes + 1] = with_error(old_errors[error_of[id]], blob, now)
+  writes[#writes + 1] = with_error(old_errors[error_of[id]], blob, now, started)
 end
 
 local function apply(id, st, code, delay, blob, next)
@@ -153,7 +153,7 @@ local function apply(id, st, code, delay, blob, next)
       writes[#writes + 1] = blob
     end
   elseif code == 2 then
-    add_error(id, blob)
+    add_error(id, blob, st.st)
     if st.a >= st.m then
       terminal(id, st, 'failed', now, next)
     else
@@ -161,10 +161,10 @@ local function apply(id, st, code, delay, blob, next)
       wait_again(id, st, now + delay)
     end
   elseif code == 3 then
-    add_error(id, blob)
+    add_error(id, blob, st.st)
     terminal(id, st, 'failed', now, next)
   elseif code == 5 then
-    add_error(id, blob)
+    add_error(id, blob, st.st)
     terminal(id, st, 'cancelled', now, next)
   else
     -- 4 snoozed, 6 released: the attempt is given back

@@ -13,12 +13,16 @@
 -- ARGV[5]  page size (most jobs returned)
 -- ARGV[6]  budget (most members examined)
 -- ARGV[7]  filter JSON {t: [tasks] (optional), s: [public statuses], g: [tags, all-of],
---          and optional time ranges [from, to) in ms (0 = open): c created,
---          d due, f finished}
+--          and optional: ga [tags, one-of], lb [[key, value], ...] labels, all
+--          of them ([key] alone: the key is present), sc [schedule ids, one-of],
+--          time ranges [from, to) in ms (0 = open): c created, d due, f finished}
+-- ARGV[8]  optional: '1' = count only (no jobs returned; the page size is
+--          ignored, the whole budget is examined)
 --
 -- Returns {now_ms, exhausted (1 = the set's end was reached), last score,
---          last id, then 4 values per job: id, state JSON, result, errors JSON}
---   (result and errors false when absent).
+--          last id, then 5 values per job: id, state JSON, result, errors JSON,
+--          kept runs JSON} (result, errors and runs false when absent); when
+--          counting, {now_ms, exhausted, last score, last id, matches}.
 -- @include common
 -- @include manage
 
@@ -30,6 +34,13 @@ local filter = cjson.decode(ARGV[7])
 local tasks = filter.t and set_of(cjson.encode(filter.t))
 local statuses = set_of(cjson.encode(filter.s))
 local tags = filter.g or {}
+local any_tags = filter.ga and set_of(cjson.encode(filter.ga))
+local labels = filter.lb or {}
+local schedule_ids = filter.sc and set_of(cjson.encode(filter.sc))
+local counting = ARGV[8] == '1'
+if counting then
+  n = budget + 1
+end
 
 -- Whether `value` is in the range [from, to) (0 = open side); a job without
 -- the time (never finished) is outside any finished range.
@@ -43,8 +54,32 @@ local function within(range, value)
   return (range[1] == 0 or value >= range[1]) and (range[2] == 0 or value < range[2])
 end
 
+-- Whether the job carries one of the tags of `wanted` (a set).
+local function has_any_tag(st)
+  for _, t in ipairs(st.tg or {}) do
+    if any_tags[t] then
+      return true
+    end
+  end
+  return false
+end
+
+-- Whether every label filter holds: [key] the key is present, [key, value] equal.
+local function has_labels(st)
+  local mine = st.lb or {}
+  for _, pair in ipairs(labels) do
+    local value = mine[pair[1]]
+    if value == nil or (pair[2] ~= nil and value ~= pair[2]) then
+      return false
+    end
+  end
+  return true
+end
+
 local function matches(st)
   return (not tasks or tasks[st.t]) and statuses[public_status(st, now)] and has_tags(st, tags)
+    and (not any_tags or has_any_tag(st)) and has_labels(st)
+    and (not schedule_ids or (st.sc and schedule_ids[st.sc]))
     and within(filter.c, st.ct) and within(filter.d, st.due) and within(filter.f, st.ft)
 end
 
@@ -94,14 +129,18 @@ while found < n and examined < budget do
     examined = examined + 1
     start = start + 1
     out[3], out[4] = members[k + 1], id
-    local fields = redis.call('HMGET', jobs, id, id .. ':r', id .. ':e')
-    local st = fields[1] and cjson.decode(fields[1])
+    local raw = redis.call('HGET', jobs, id)
+    local st = raw and cjson.decode(raw)
     if st and matches(st) then
       found = found + 1
-      out[#out + 1] = id
-      out[#out + 1] = fields[1]
-      out[#out + 1] = fields[2]
-      out[#out + 1] = fields[3]
+      if not counting then
+        local more = redis.call('HMGET', jobs, id .. ':r', id .. ':e', id .. ':x')
+        out[#out + 1] = id
+        out[#out + 1] = raw
+        out[#out + 1] = more[1]
+        out[#out + 1] = more[2]
+        out[#out + 1] = more[3]
+      end
       if found >= n then
         break
       end
@@ -111,5 +150,8 @@ while found < n and examined < budget do
     out[2] = 1
     break
   end
+end
+if counting then
+  out[5] = found
 end
 return out

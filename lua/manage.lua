@@ -4,6 +4,24 @@
 
 local WAITING = {scheduled = true, retrying = true}
 
+-- Most succeeded runs `<id>:x` keeps (the newest).
+local MAX_KEPT_RUNS = 100
+
+-- Keeps the record of a succeeded run that a rerun is about to overwrite
+-- (its `st`, `w`, `ft`) in `<id>:x`, so the job's execution history still
+-- shows it. Failed, lost and cancelled runs are in the error list already.
+local function keep_run(jobs, id, st)
+  local key = id .. ':x'
+  local raw = redis.call('HGET', jobs, key)
+  local runs = raw and cjson.decode(raw) or {}
+  runs[#runs + 1] = {at = st.ft, started = st.st, attempt = st.a, worker = st.w,
+    outcome = 'succeeded'}
+  while #runs > MAX_KEPT_RUNS do
+    table.remove(runs, 1)
+  end
+  redis.call('HSET', jobs, key, cjson.encode(runs))
+end
+
 -- Makes a finished job runnable again (rexecutor's rerun): one more allowed
 -- attempt, due after delay_ms, out of its finished index, result dropped.
 -- `sched` and `ready` are the job's task keys. Returns 1 done, 0 not
@@ -17,6 +35,9 @@ local function rerun_job(jobs, running, indexes, unique, sched, ready, id, st, n
   end
   redis.call('ZREM', indexes[st.s], id)
   redis.call('HDEL', jobs, id .. ':r')
+  if st.s == 'succeeded' then
+    keep_run(jobs, id, st)
+  end
   st.m = st.m + 1
   st.s = st.a == 0 and 'scheduled' or 'retrying'
   st.due = now + delay_ms

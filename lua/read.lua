@@ -5,9 +5,10 @@
 -- ARGV[2]  optional: now_ms ('' or absent: the server clock)
 --
 -- Returns {now_ms, state JSON | false, result | false, errors JSON | false,
---          progress JSON | false, job log JSON | false}
+--          progress JSON | false, job log JSON | false, kept runs JSON | false}
 -- @include common
 
 local id = ARGV[1]
-local fields = redis.call('HMGET', KEYS[1], id, id .. ':r', id .. ':e', id .. ':g', id .. ':l')
-return {now_ms(ARGV[2]), fields[1], fields[2], fields[3], fields[4], fields[5]}
+local fields = redis.call('HMGET', KEYS[1], id, id .. ':r', id .. ':e', id .. ':g', id .. ':l',
+  id .. ':x')
+return {now_ms(ARGV[2]), fields[1], fields[2], fields[3], fields[4], fields[5], fields[6]}

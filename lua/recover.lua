@@ -75,7 +75,7 @@ for _, id in ipairs(expired) do
     else
       local msg = 'lease expired: worker ' .. tostring(st.w) .. ' stopped renewing it'
       append_error(jobs, id, cjson.encode({attempt = st.a, type = 'lost', message = msg,
-        worker = st.w}), now)
+        worker = st.w}), now, st.st)
       if st.a >= st.m then
         st.s = 'failed'
         st.ft = now

@@ -37,9 +37,11 @@ from ._errors import (
     UnknownTask,
 )
 from ._events import Event
+from ._history import Execution, ExecutionOutcome
 from ._job import Job, JobInfo, JobStatus, SyncJob
+from ._list import Filter as JobFilter
 from ._list import JobPage
-from ._manage import Prune
+from ._manage import CancelledJob, Prune
 from ._protocol import Retention
 from ._schedule import Schedule, ScheduleInfo
 from ._schedules import SchedulePage
@@ -55,16 +57,20 @@ __all__ = [
     "BackendError",
     "BoundTask",
     "Cancel",
+    "CancelledJob",
     "Codec",
     "CodecError",
     "ConfigError",
     "EnqueueSkipped",
     "Event",
+    "Execution",
+    "ExecutionOutcome",
     "InvalidInput",
     "InvalidSchedule",
     "Job",
     "JobContext",
     "JobFailed",
+    "JobFilter",
     "JobInfo",
     "JobNotFound",
     "JobOutcome",

@@ -9,7 +9,7 @@ the thin shells that send them. Nothing here writes to Redis but `cancel_job`.
 from __future__ import annotations
 
 from collections.abc import Generator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._errors import JobNotFound
@@ -17,6 +17,7 @@ from ._job import JobInfo
 from ._keys import QueueKeys, check_job_id, check_queue
 from ._protocol import Call, CancelResult, RawJob, cancel, read_job
 from ._scripts import script
+from ._shards import logical_queue, lookup_order, merge_stats, physical_queues
 
 if TYPE_CHECKING:
     from ._app import App
@@ -69,6 +70,8 @@ class QueueStats:
     cancelled: int
     oldest_queued_s: float | None  # how long the longest-waiting due job has waited
     workers: int  # live workers (heartbeat within LIVE_S)
+    # a sharded queue: the stats of each of its shards, home first (else empty)
+    shards: list[QueueStats] = field(default_factory=list)
 
     @property
     def scheduled(self) -> int:
@@ -149,9 +152,12 @@ def default_queues(app: App, queues: Sequence[str] | None) -> list[str]:
 def stats_plan(app: App, queues: Sequence[str] | None, live_s: float) -> Plan[list[QueueStats]]:
     """Stats of each queue: one call per queue, and a second one for a queue
     whose tasks set names tasks this App does not register."""
-    names = default_queues(app, queues)
+    logical = default_queues(app, queues)
+    names = physical_queues(app.shard_table, logical)  # a sharded queue: each shard
     live_ms = int(live_s * 1000)
-    tasks = {q: sorted(t.name for t in app.tasks.values() if t.queue == q) for q in names}
+    tasks = {
+        q: sorted(t.name for t in app.tasks.values() if t.queue == logical_queue(q)) for q in names
+    }
     replies: list[RawStats] = yield [
         stats(app.keys(q), q, tasks[q], live_ms=live_ms) for q in names
     ]
@@ -164,7 +170,10 @@ def stats_plan(app: App, queues: Sequence[str] | None, live_s: float) -> Plan[li
             calls.append(stats(app.keys(q), q, tasks[q], live_ms=live_ms))
         for i, reply in zip(again, (yield calls), strict=True):
             replies[i] = reply
-    return [r.stats for r in replies]
+    by_name = {r.stats.queue: r.stats for r in replies}
+    return [
+        merge_stats(q, [by_name[s] for s in physical_queues(app.shard_table, [q])]) for q in logical
+    ]
 
 
 # ---------------------------------------------------------------- workers
@@ -222,7 +231,7 @@ def workers(
 
 def workers_plan(app: App, queues: Sequence[str] | None, live_s: float) -> Plan[list[WorkerInfo]]:
     """Live workers of each queue, sorted by queue then id."""
-    names = default_queues(app, queues)
+    names = physical_queues(app.shard_table, default_queues(app, queues))
     live_ms = int(live_s * 1000)
     replies: list[RawWorkers] = yield [workers(app.keys(q), q, live_ms=live_ms) for q in names]
     return sorted((w for r in replies for w in r.workers), key=lambda w: (w.queue, w.id))
@@ -232,11 +241,19 @@ def workers_plan(app: App, queues: Sequence[str] | None, live_s: float) -> Plan[
 
 
 def info_plan(app: App, job_id: str, queue: str) -> Plan[JobInfo]:
-    """The record of job `job_id`, or `JobNotFound`."""
-    call = read_job(app.keys(queue), check_job_id(job_id), app.now_ms())
-    (raw,) = yield [call]
+    """The record of job `job_id`, or `JobNotFound`; in a sharded queue, read
+    from its id's shard, or from the others if it is not there."""
+    where = lookup_order(app.shard_table, queue, check_job_id(job_id))
+    (raw,) = yield [read_job(app.keys(where[0]), job_id, app.now_ms())]
     assert isinstance(raw, RawJob)
-    return JobInfo.from_raw(job_id, queue, raw)
+    if raw.state is None and len(where) > 1:
+        others = yield [read_job(app.keys(q), job_id, app.now_ms()) for q in where[1:]]
+        for q, other in zip(where[1:], others, strict=True):
+            if other.state is not None:
+                return JobInfo.from_raw(job_id, q, other)
+    if raw.state is None:
+        raise JobNotFound(f"no job {job_id!r} in queue {queue!r}")
+    return JobInfo.from_raw(job_id, where[0], raw)
 
 
 def cancel_plan(
@@ -246,7 +263,7 @@ def cancel_plan(
     missing. Returns the record as read before the cancel, and cancel.lua's code."""
     info = yield from info_plan(app, job_id, queue)
     call = cancel(
-        app.keys(queue),
+        app.keys(info.queue),
         job_id,
         task=info.task,
         reason=reason,

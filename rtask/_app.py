@@ -6,7 +6,7 @@ import asyncio
 import os
 import time
 import weakref
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar, overload
 
 from ._admin import (
@@ -29,6 +29,7 @@ from ._job import Job, SyncJob
 from ._keys import QueueKeys, check_prefix, check_queue, queue_keys
 from ._middleware import Middleware, RateLimitLike, check_middleware
 from ._protocol import Retention
+from ._shards import check_physical_queue, check_table, shard_names
 from ._task import Task, remote_function
 from ._unique import Unique
 
@@ -62,6 +63,10 @@ class App(ScheduleMethods, ManageMixin):
     `url` is `redis://…`, `rediss://…`, `unix://…`, `redis+cluster://h:p,h:p/`
     (`rediss+cluster://` for TLS) for a Redis Cluster, or `memory://<name>` for
     the embedded mode (the same scripts on an in-process fakeredis server).
+
+    `shards` spreads queues over several physical queues (hash tags), e.g.
+    `{"emails": 4}`: see "Sharded queues" in the README. Every process of the
+    fleet (producers and workers) must declare the same shard counts.
     """
 
     def __init__(
@@ -74,6 +79,7 @@ class App(ScheduleMethods, ManageMixin):
         retention: Retention | None = None,
         middleware: Sequence[Middleware] | None = None,
         events: bool = False,
+        shards: Mapping[str, int] | None = None,
     ) -> None:
         self.url = url
         self.prefix = check_prefix(prefix)
@@ -83,6 +89,8 @@ class App(ScheduleMethods, ManageMixin):
         self.max_payload_bytes = max_payload_bytes
         self.retention = retention or Retention()
         self.tasks: dict[str, Task[Any, Any]] = {}
+        # Sharded queues: queue -> number of shards (see _shards); tasks add theirs.
+        self.shard_table = check_table(shards)
         self.schedules = {}  # (queue, id) -> Schedule declared in code
         self.clock: Callable[[], float] = time.time
         # Wraps every task's enqueue and execution (see rtask.middleware);
@@ -137,6 +145,7 @@ class App(ScheduleMethods, ManageMixin):
         priority: int = 0,
         rate_limit: RateLimitLike | None = None,
         middleware: Sequence[Middleware] | None = None,
+        shards: int | None = None,
         unique: Unique | None = None,
     ) -> _TaskDecorator: ...
 
@@ -154,6 +163,7 @@ class App(ScheduleMethods, ManageMixin):
         priority: int = 0,
         rate_limit: RateLimitLike | None = None,
         middleware: Sequence[Middleware] | None = None,
+        shards: int | None = None,
         unique: Unique | None = None,
     ) -> Any:
         """Register a function as a task: `@app.task` or `@app.task(name=…, queue=…)`.
@@ -162,8 +172,11 @@ class App(ScheduleMethods, ManageMixin):
         many jobs of the task start per period across every worker; it is
         checked when jobs are claimed, so a limited job waits in its queue
         and never uses an attempt. `middleware` wraps this task's enqueue
-        and runs, inside the App's middleware. `unique`: the task's default
-        `rtask.Unique` rule (a job's own `options(unique=…)` overrides it).
+        and runs, inside the App's middleware. `shards=K` spreads the task's
+        queue over K shards (the same as `App(shards={queue: K})`). `unique`: the
+        task's default `rtask.Unique` rule (a job's own `options(unique=…)`
+        overrides it).
+
         """
         options: dict[str, Any] = {
             "name": name,
@@ -176,6 +189,7 @@ class App(ScheduleMethods, ManageMixin):
             "priority": priority,
             "rate_limit": rate_limit,
             "middleware": middleware,
+            "shards": shards,
             "unique": unique,
         }
         if fn is None:
@@ -239,8 +253,12 @@ class App(ScheduleMethods, ManageMixin):
     # ------------------------------------------------------------ Redis
 
     def keys(self, queue: str) -> QueueKeys:
-        """The keys of `queue`."""
-        return queue_keys(self.prefix, check_queue(queue))
+        """The keys of `queue` (a queue name, or one of its shards' `<queue>#<i>`)."""
+        return queue_keys(self.prefix, check_physical_queue(queue))
+
+    def shards(self, queue: str) -> list[str]:
+        """The physical queues of `queue`: itself, then `<queue>#1` … if it is sharded."""
+        return shard_names(check_queue(queue), self.shard_table.get(queue, 1))
 
     def async_client(self) -> AsyncClient:
         """The async client of the running event loop (one per loop)."""
@@ -320,7 +338,7 @@ class App(ScheduleMethods, ManageMixin):
         """A handle on the existing job `job_id`, or `JobNotFound`."""
 
         info = await drive_async(self.async_client(), info_plan(self, job_id, queue))
-        return Job(self, job_id, queue, info.task, created=False)
+        return Job(self, job_id, info.queue, info.task, created=False)
 
     def events(
         self, queue: str = "default", *, since: str = "0", follow: bool = False
@@ -349,4 +367,4 @@ class App(ScheduleMethods, ManageMixin):
         """`job` for sync code: a `SyncJob`, or `JobNotFound`."""
 
         info = drive_sync(self.sync_client(), info_plan(self, job_id, queue))
-        return SyncJob(self, job_id, queue, info.task, created=False)
+        return SyncJob(self, job_id, info.queue, info.task, created=False)

@@ -5,7 +5,7 @@ of `_manage.py` and `_wait.py`."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
@@ -13,6 +13,7 @@ from ._admin import default_queues, drive_async, drive_sync
 from ._job import JobInfo, JobStatus
 from ._list import Filter, JobPage, Range, count_plan, list_plan
 from ._manage import (
+    CancelledJob,
     JobChanges,
     Prune,
     cancel_jobs_plan,
@@ -97,10 +98,11 @@ class ManageMixin:
         statuses: Sequence[JobStatus | str] | None = None,
         tags: Sequence[str] = (),
         reason: str = "cancelled",
-    ) -> list[str]:
+    ) -> list[CancelledJob]:
         """Cancel the active jobs of `tasks` (default all) in `statuses` (default
-        all active ones) carrying every tag of `tags`; their ids. Running ones
-        are told to stop at their worker's next heartbeat."""
+        all active ones) carrying every tag of `tags`; each with its last
+        execution (`CancelledJob`). Running ones are told to stop at their
+        worker's next heartbeat."""
         plan = cancel_jobs_plan(_app(self), queue, tasks, statuses, tags, reason)
         return await drive_async(_app(self).async_client(), plan)
 
@@ -112,7 +114,7 @@ class ManageMixin:
         statuses: Sequence[JobStatus | str] | None = None,
         tags: Sequence[str] = (),
         reason: str = "cancelled",
-    ) -> list[str]:
+    ) -> list[CancelledJob]:
         """`cancel_jobs` for sync code."""
         plan = cancel_jobs_plan(_app(self), queue, tasks, statuses, tags, reason)
         return drive_sync(_app(self).sync_client(), plan)
@@ -143,6 +145,9 @@ class ManageMixin:
         status: JobStatus | str = JobStatus.QUEUED,
         tasks: Sequence[str] | None = None,
         tags: Sequence[str] = (),
+        any_tags: Sequence[str] | None = None,
+        labels: Mapping[str, str | None] | None = None,
+        schedules: Sequence[str] | None = None,
         created: Range | None = None,
         scheduled: Range | None = None,
         finished: Range | None = None,
@@ -151,10 +156,12 @@ class ManageMixin:
         page_token: str | None = None,
     ) -> JobPage:
         """One page of the jobs with `status` (of `tasks`, with every tag of
-        `tags`, created / due / finished in [from, to) ranges of datetimes), in
-        the order of the set holding them; pass `page_token` for the next page
-        (it carries the filters). See `rtask._list`."""
-        where = Filter(tasks, tags, created, scheduled, finished)
+        `tags` and one of `any_tags`, every label of `labels` (value None: the
+        key is present), made by one of `schedules`, created / due / finished
+        in [from, to) ranges of datetimes), in the order of the set holding
+        them; pass `page_token` for the next page (it carries the filters).
+        See `rtask._list`."""
+        where = Filter(tasks, tags, created, scheduled, finished, any_tags, labels, schedules)
         plan = list_plan(_app(self), queue, status, where, descending, limit, page_token)
         return await drive_async(_app(self).async_client(), plan)
 
@@ -165,6 +172,9 @@ class ManageMixin:
         status: JobStatus | str = JobStatus.QUEUED,
         tasks: Sequence[str] | None = None,
         tags: Sequence[str] = (),
+        any_tags: Sequence[str] | None = None,
+        labels: Mapping[str, str | None] | None = None,
+        schedules: Sequence[str] | None = None,
         created: Range | None = None,
         scheduled: Range | None = None,
         finished: Range | None = None,
@@ -173,23 +183,35 @@ class ManageMixin:
         page_token: str | None = None,
     ) -> JobPage:
         """`jobs` for sync code."""
-        where = Filter(tasks, tags, created, scheduled, finished)
+        where = Filter(tasks, tags, created, scheduled, finished, any_tags, labels, schedules)
         plan = list_plan(_app(self), queue, status, where, descending, limit, page_token)
         return drive_sync(_app(self).sync_client(), plan)
 
     async def count(
-        self, queue: str = "default", *, status: JobStatus | str, task: str | None = None
+        self,
+        queue: str = "default",
+        *,
+        status: JobStatus | str,
+        task: str | None = None,
+        where: Filter | None = None,
     ) -> int:
-        """How many jobs have `status` (O(1) / O(log n) reads)."""
-        return await drive_async(
-            _app(self).async_client(), count_plan(_app(self), queue, status, task)
-        )
+        """How many jobs have `status` (of `task`): O(1) / O(log n) reads; with
+        `where` (`rtask.JobFilter`: the filters of `jobs`) or for retrying
+        jobs, bounded reads of the status's sets (see `rtask._list.count_plan`)."""
+        plan = count_plan(_app(self), queue, status, task, where)
+        return await drive_async(_app(self).async_client(), plan)
 
     def count_sync(
-        self, queue: str = "default", *, status: JobStatus | str, task: str | None = None
+        self,
+        queue: str = "default",
+        *,
+        status: JobStatus | str,
+        task: str | None = None,
+        where: Filter | None = None,
     ) -> int:
         """`count` for sync code."""
-        return drive_sync(_app(self).sync_client(), count_plan(_app(self), queue, status, task))
+        plan = count_plan(_app(self), queue, status, task, where)
+        return drive_sync(_app(self).sync_client(), plan)
 
     async def wait(self, jobs: Sequence[Handle], timeout: float | None = None) -> list[JobInfo]:
         """Wait until every job finished (woken by notifications); their

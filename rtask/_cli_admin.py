@@ -21,6 +21,7 @@ import click
 from ._admin import QueueStats, WorkerInfo, cancel_plan, drive_sync, info_plan
 from ._errors import RtaskError
 from ._events import Event
+from ._history import Execution
 from ._job import JobInfo
 from ._protocol import CancelResult
 
@@ -126,22 +127,28 @@ def stats_text(queues: Sequence[QueueStats]) -> str:
             "OLDEST_QUEUED_S",
             "WORKERS",
         ],
-        [
-            [
-                q.queue,
-                q.scheduled,
-                q.queued,
-                q.running,
-                q.succeeded,
-                q.failed,
-                q.cancelled,
-                q.oldest_queued_s,
-                q.workers,
-            ]
-            for q in queues
-        ],
+        # a sharded queue's row (the sum) is followed by one row per shard
+        [_queue_row(row, name) for q in queues for row, name in _with_shards(q)],
     )
     return f"{per_task}\n\n{per_queue}"
+
+
+def _with_shards(q: QueueStats) -> list[tuple[QueueStats, str]]:
+    return [(q, q.queue), *((s, f"  shard {s.queue}") for s in q.shards)]
+
+
+def _queue_row(q: QueueStats, name: str) -> list[Any]:
+    return [
+        name,
+        q.scheduled,
+        q.queued,
+        q.running,
+        q.succeeded,
+        q.failed,
+        q.cancelled,
+        q.oldest_queued_s,
+        q.workers,
+    ]
 
 
 @click.command()
@@ -195,20 +202,14 @@ def job_json(info: JobInfo) -> dict[str, Any]:
     return doc
 
 
-def _error_row(entry: dict[str, Any]) -> list[Any]:
-    at = entry.get("at")
-    when = None if at is None else datetime.fromtimestamp(int(at) / 1000, UTC)
-    message = str(entry.get("message") or "")
-    return [
-        entry.get("attempt"),
-        when,
-        entry.get("type"),
-        message.splitlines()[0] if message else "",
-    ]
+def _execution_row(run: Execution) -> list[Any]:
+    message = run.message or ""
+    error = f"{run.error_type}: {message.splitlines()[0]}" if message else run.error_type
+    return [run.attempt, run.outcome.value, run.worker, run.started_at, run.finished_at, error]
 
 
 def job_text(info: JobInfo) -> str:
-    """`rtask jobs show`: the record, then its errors (oldest first)."""
+    """`rtask jobs show`: the record, then its executions (oldest first)."""
     fields: list[tuple[str, Any]] = [
         ("id", info.id),
         ("queue", info.queue),
@@ -229,9 +230,10 @@ def job_text(info: JobInfo) -> str:
     ]
     width = max(len(name) for name, _ in fields)
     lines = [f"{name.ljust(width)}  {_cell(value)}" for name, value in fields]
-    if info.errors:
-        rows = [_error_row(e) for e in info.errors]
-        lines += ["", table(["ATTEMPT", "AT", "TYPE", "MESSAGE"], rows)]
+    if info.executions:
+        rows = [_execution_row(run) for run in info.executions]
+        head = ["ATTEMPT", "OUTCOME", "WORKER", "STARTED", "FINISHED", "ERROR"]
+        lines += ["", table(head, rows)]
     if info.log:
         rows = [[_ms_time(e.get("at")), str(e.get("msg", ""))] for e in info.log]
         lines += ["", table(["LOGGED", "MESSAGE"], rows)]

@@ -1,16 +1,19 @@
 """Operator commands on many jobs, or that change jobs: `rtask jobs list |
-rerun | retry-failed | cancel-many | prune | delete-history`. They join the
+count | rerun | retry-failed | cancel-many | prune | delete-history`. They join the
 `jobs` group of `_cli_admin.py`; errors print one line and exit 1, as there."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import click
 
 from ._admin import drive_sync
 from ._cli_admin import _echo_json, _operating, _queue_list, job_json, jobs, table
 from ._job import JobStatus
+from ._list import Filter as JobFilter
 from ._manage import Prune, prune_plan
 
 _STATUS = click.Choice([s.value for s in JobStatus])
@@ -21,12 +24,59 @@ def _csv(text: str) -> list[str] | None:
     return [t for t in text.split(",") if t] or None
 
 
+def _labels(pairs: tuple[str, ...]) -> dict[str, str | None] | None:
+    """`--label key=value` (equal) or `--label key` (present)."""
+    out: dict[str, str | None] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        out[key] = value if sep else None
+    return out or None
+
+
+def _filters(f: Callable[..., Any]) -> Callable[..., Any]:
+    """The filter options shared by `jobs list` and `jobs count`."""
+    options = [
+        click.option("--queue", default="default", show_default=True),
+        click.option("--status", type=_STATUS, default="queued", show_default=True),
+        click.option("--tasks", default="", help="Comma-separated task names (default: all)."),
+        click.option("--tag", "tags", multiple=True, help="Repeatable: jobs carry every tag."),
+        click.option(
+            "--any-tag", "any_tags", multiple=True, help="Repeatable: jobs carry one of them."
+        ),
+        click.option(
+            "--label",
+            "labels",
+            multiple=True,
+            help="Repeatable: KEY=VALUE (equal) or KEY (present); jobs match every one.",
+        ),
+        click.option(
+            "--schedule", "schedules", multiple=True, help="Repeatable: made by one of these."
+        ),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def _where(
+    tasks: str,
+    tags: tuple[str, ...],
+    any_tags: tuple[str, ...],
+    labels: tuple[str, ...],
+    schedules: tuple[str, ...],
+) -> JobFilter:
+    return JobFilter(
+        tasks=_csv(tasks),
+        tags=tags,
+        any_tags=list(any_tags) or None,
+        labels=_labels(labels),
+        schedules=list(schedules) or None,
+    )
+
+
 @jobs.command("list")
 @click.argument("app_spec", metavar="MODULE:APP")
-@click.option("--queue", default="default", show_default=True)
-@click.option("--status", type=_STATUS, default="queued", show_default=True)
-@click.option("--tasks", default="", help="Comma-separated task names (default: all).")
-@click.option("--tag", "tags", multiple=True, help="Repeatable: jobs must carry every tag.")
+@_filters
 @click.option("--desc", is_flag=True, help="Newest (or last in line) first.")
 @click.option("--limit", type=int, default=50, show_default=True)
 @click.option("--page-token", default=None, help="From the previous page's last line.")
@@ -37,18 +87,25 @@ def list_jobs(
     status: str,
     tasks: str,
     tags: tuple[str, ...],
+    any_tags: tuple[str, ...],
+    labels: tuple[str, ...],
+    schedules: tuple[str, ...],
     desc: bool,
     limit: int,
     page_token: str | None,
     as_json: bool,
 ) -> None:
     """One page of the jobs with a status, in line order (finished: by finish time)."""
+    where = _where(tasks, tags, any_tags, labels, schedules)
     with _operating(app_spec) as app:
         page = app.jobs_sync(
             queue,
             status=status,
-            tasks=_csv(tasks),
-            tags=tags,
+            tasks=where.tasks,
+            tags=where.tags,
+            any_tags=where.any_tags,
+            labels=where.labels,
+            schedules=where.schedules,
             descending=desc,
             limit=limit,
             page_token=page_token,
@@ -64,6 +121,25 @@ def list_jobs(
     click.echo(table(["ID", "TASK", "STATUS", "ATTEMPT", "PRIORITY", "DUE"], rows))
     if page.next_page_token:
         click.echo(f"next page: --page-token {page.next_page_token}")
+
+
+@jobs.command("count")
+@click.argument("app_spec", metavar="MODULE:APP")
+@_filters
+def count_jobs(
+    app_spec: str,
+    queue: str,
+    status: str,
+    tasks: str,
+    tags: tuple[str, ...],
+    any_tags: tuple[str, ...],
+    labels: tuple[str, ...],
+    schedules: tuple[str, ...],
+) -> None:
+    """How many jobs have a status and match the filters."""
+    where = _where(tasks, tags, any_tags, labels, schedules)
+    with _operating(app_spec) as app:
+        click.echo(app.count_sync(queue, status=status, where=where))
 
 
 @jobs.command("rerun")

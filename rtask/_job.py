@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from ._codec import decode
 from ._errors import JobFailed, JobNotFound
+from ._history import Execution, executions
 from ._protocol import Call, CancelResult, RawJob, cancel, read_job
 
 if TYPE_CHECKING:
@@ -84,6 +85,8 @@ class JobInfo:
     # and its job log: [{"at": ms, "msg": text}, ...], oldest first.
     progress: Any = None
     log: list[dict[str, Any]] = field(default_factory=list)
+    # One entry per run, oldest first (see rtask._history).
+    executions: list[Execution] = field(default_factory=list)
 
     @classmethod
     def from_raw(cls, job_id: str, queue: str, raw: RawJob) -> JobInfo:
@@ -113,6 +116,7 @@ class JobInfo:
             metadata=dict(st.get("md") or {}),
             progress=raw.progress,
             log=list(raw.log or []),
+            executions=executions(st, raw.errors, raw.runs or []),
         )
 
     def outcome(self) -> Any:

@@ -13,9 +13,9 @@ _NAME = re.compile(r"[A-Za-z0-9_.:\-]{1,200}")
 # Task names default to module.qualname, which may hold <locals>.
 _TASK = re.compile(r"[A-Za-z0-9_.:\-<>]{1,200}")
 _ID = re.compile(r"[A-Za-z0-9_.:\-]{1,128}")
-# A job's record fields are <id>, <id>:p, <id>:r, <id>:e, <id>:g and <id>:l
-# (see lua/README.md).
-_RESERVED_SUFFIXES = (":p", ":r", ":e", ":g", ":l")
+# A job's record fields are <id>, <id>:p, <id>:r, <id>:e, <id>:g, <id>:l and
+# <id>:x (see lua/README.md).
+_RESERVED_SUFFIXES = (":p", ":r", ":e", ":g", ":l", ":x")
 
 
 def check_queue(name: str) -> str:
@@ -37,7 +37,8 @@ def check_job_id(job_id: str) -> str:
     if not isinstance(job_id, str) or not _ID.fullmatch(job_id):
         raise InvalidInput(f"invalid job id {job_id!r}: use 1-128 of [A-Za-z0-9_.:-]")
     if job_id[-2:] in _RESERVED_SUFFIXES:
-        raise InvalidInput(f"invalid job id {job_id!r}: ids may not end in :p, :r, :e, :g or :l")
+        suffixes = ", ".join(_RESERVED_SUFFIXES)
+        raise InvalidInput(f"invalid job id {job_id!r}: ids may not end in {suffixes}")
     return job_id
 
 
@@ -121,6 +122,9 @@ class QueueKeys:
 
     def rate(self, task: str) -> str:
         return self.base + "rate:" + task
+
+    def permits(self, task: str) -> str:
+        return self.base + "permits:" + task
 
     def scheduled(self, task: str) -> str:
         return self.base + "scheduled:" + task

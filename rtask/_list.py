@@ -14,7 +14,7 @@ filters: on later pages the token wins over the arguments (as in Ora).
 from __future__ import annotations
 
 import base64
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -24,8 +24,9 @@ import orjson
 from ._admin import Plan, QueueStats, stats_plan
 from ._errors import InvalidInput
 from ._job import JobInfo, JobStatus
-from ._keys import QueueKeys, check_queue
+from ._keys import QueueKeys
 from ._manage import queue_tasks
+from ._protocol import Call
 from ._protocol_manage import ListReply, list_page
 
 if TYPE_CHECKING:
@@ -88,16 +89,52 @@ def _range_ms(name: str, span: Range | None) -> tuple[int, int] | None:
     return out[0], out[1]
 
 
+def _names(name: str, values: Sequence[str] | None) -> list[str] | None:
+    if values is None:
+        return None
+    if isinstance(values, str) or not all(isinstance(v, str) for v in values):
+        raise InvalidInput(f"{name} must be a list of strings, got {values!r}")
+    return list(values)
+
+
 @dataclass(frozen=True, slots=True)
 class Filter:
     """What `app.jobs` selects besides the status: tasks (None = all), tags
-    (all of them), and time ranges [from, to) of creation, due time and finish."""
+    (all of them), any_tags (one of them; None = no filter), labels (every
+    key=value; value None: the key is present), schedules (made by one of
+    these schedule ids), and time ranges [from, to) of creation, due time
+    and finish."""
 
     tasks: Sequence[str] | None = None
     tags: Sequence[str] = ()
     created: Range | None = None
     scheduled: Range | None = None
     finished: Range | None = None
+    any_tags: Sequence[str] | None = None
+    labels: Mapping[str, str | None] | None = None
+    schedules: Sequence[str] | None = None
+
+    def spec(self) -> dict[str, Any]:
+        """The filters a page token carries (tasks and status aside)."""
+        labels = self.labels or {}
+        if not isinstance(labels, Mapping) or not all(
+            isinstance(k, str) and (v is None or isinstance(v, str)) for k, v in labels.items()
+        ):
+            raise InvalidInput(f"labels must map strings to strings or None, got {labels!r}")
+        return {
+            "g": _names("tags", self.tags) or [],
+            "ga": _names("any_tags", self.any_tags),
+            "lb": [[k, v] for k, v in sorted(labels.items())],
+            "sc": _names("schedules", self.schedules),
+            "r": self.ranges(),
+        }
+
+    @property
+    def narrows(self) -> bool:
+        """Whether anything beyond task and status is filtered on."""
+        return bool(
+            self.tags or self.any_tags is not None or self.labels or self.schedules is not None
+        ) or bool(self.ranges())
 
     def ranges(self) -> dict[str, tuple[int, int]]:
         spans = {"c": ("created", self.created), "d": ("scheduled", self.scheduled)}
@@ -130,30 +167,19 @@ def list_plan(
         except ValueError:
             raise InvalidInput(f"unknown job status {status!r}") from None
         tasks = where.tasks
-        names = yield from queue_tasks(app, check_queue(queue), tasks)
+        names = yield from _shard_tasks(app, queue, tasks)
         doc = {"v": 1, "q": queue, "s": status_value, "t": names, "f": tasks is not None}
-        doc |= {"g": list(where.tags), "r": where.ranges(), "d": descending, "i": 0, "k": None}
-    keys = app.keys(doc["q"])
-    sources = _sources(keys, JobStatus(doc["s"]), doc["t"])
+        doc |= where.spec() | {"d": descending, "i": 0, "k": None}
+    sources = _shard_sources(app, doc["q"], JobStatus(doc["s"]), doc["t"])
     found: list[JobInfo] = []
     for _ in range(MAX_CALLS):
         if doc["i"] >= len(sources) or len(found) >= limit:
             break
-        call = list_page(
-            keys,
-            sources[doc["i"]],
-            descending=doc["d"],
-            after=None if doc["k"] is None else (doc["k"][0], doc["k"][1]),
-            size=limit - len(found),
-            budget=BUDGET,
-            tasks=doc["t"] if doc["f"] else None,
-            statuses=[doc["s"]],
-            tags=doc["g"],
-            ranges={k: (v[0], v[1]) for k, v in doc.get("r", {}).items()},
-        )
+        physical, source = sources[doc["i"]]
+        call = _page_call(app.keys(physical), source, doc, limit - len(found), count=False)
         (reply,) = yield [call]
         assert isinstance(reply, ListReply)
-        found += [JobInfo.from_raw(i, doc["q"], raw) for i, raw in reply.jobs]
+        found += [JobInfo.from_raw(i, physical, raw) for i, raw in reply.jobs]
         if reply.exhausted:
             doc = {**doc, "i": doc["i"] + 1, "k": None}
         else:
@@ -162,21 +188,99 @@ def list_plan(
     return JobPage(found, _encode(doc) if more else None)
 
 
-def count_plan(app: App, queue: str, status: JobStatus | str, task: str | None) -> Plan[int]:
-    """How many jobs of `queue` (and `task`) have `status`, from stats.lua's
-    O(1)/O(log n) reads. Retrying jobs are counted with scheduled/queued ones
-    (they share the task's sets), and finished jobs per queue only."""
+def _shard_tasks(app: App, queue: str, tasks: Sequence[str] | None) -> Plan[list[str]]:
+    """`tasks`, or every task known on any shard of `queue`."""
+    if tasks is not None:
+        return sorted(set(tasks))
+    names: set[str] = set()
+    for physical in app.shards(queue):  # (checks the queue name)
+        names |= set((yield from queue_tasks(app, physical, None)))
+    names |= {t.name for t in app.tasks.values() if t.queue == queue}
+    return sorted(names)
+
+
+def _shard_sources(
+    app: App, queue: str, status: JobStatus, names: Sequence[str]
+) -> list[tuple[str, str]]:
+    """(physical queue, set) pairs to read in order: each shard's sets of
+    `status`, shard after shard (a queue that is not sharded: its own)."""
+    return [
+        (physical, source)
+        for physical in app.shards(queue)
+        for source in _sources(app.keys(physical), status, names)
+    ]
+
+
+def _page_call(
+    keys: QueueKeys, source: str, doc: dict[str, Any], size: int, *, count: bool
+) -> Call[ListReply]:
+    """list.lua's call for the page token document `doc` on `source`."""
+    return list_page(
+        keys,
+        source,
+        descending=doc["d"],
+        after=None if doc["k"] is None else (doc["k"][0], doc["k"][1]),
+        size=size,
+        budget=BUDGET,
+        tasks=doc["t"] if doc["f"] else None,
+        statuses=[doc["s"]],
+        tags=doc["g"],
+        ranges={k: (v[0], v[1]) for k, v in doc.get("r", {}).items()},
+        any_tags=doc.get("ga"),
+        labels=[(k, v) for k, v in doc.get("lb") or []],
+        schedules=doc.get("sc"),
+        count=count,
+    )
+
+
+def count_filtered_plan(
+    app: App, queue: str, status: JobStatus, tasks: Sequence[str] | None, where: Filter
+) -> Plan[int]:
+    """Count the jobs with `status` that match `where` by reading their set
+    through list.lua in bounded calls (BUDGET members each): O(jobs with the
+    status), as no index covers labels, tags or times."""
+    names = yield from _shard_tasks(app, queue, tasks)
+    doc = {"s": status.value, "t": names, "f": tasks is not None, "d": False, "k": None}
+    doc |= where.spec()
+    total = 0
+    for physical, source in _shard_sources(app, queue, status, names):
+        doc["k"] = None
+        while True:
+            (reply,) = yield [_page_call(app.keys(physical), source, doc, 1, count=True)]
+            assert isinstance(reply, ListReply)
+            total += reply.matched
+            if reply.exhausted:
+                break
+            doc["k"] = [reply.last_score, reply.last_id]
+    return total
+
+
+def count_plan(
+    app: App,
+    queue: str,
+    status: JobStatus | str,
+    task: str | None,
+    where: Filter | None = None,
+) -> Plan[int]:
+    """How many jobs of `queue` (and `task`, or the filter's tasks) have
+    `status`: from stats.lua's O(1)/O(log n) reads when only status and task
+    are asked for; otherwise (other filters, finished jobs of some tasks, or
+    retrying jobs, which share the task's sets with scheduled and queued
+    ones) by `count_filtered_plan`'s bounded reads."""
     try:
         wanted = JobStatus(status)
     except ValueError:
         raise InvalidInput(f"unknown job status {status!r}") from None
-    if wanted is JobStatus.RETRYING:
-        raise InvalidInput("retrying jobs are counted within scheduled and queued")
-    if wanted.finished and task is not None:
-        raise InvalidInput("finished jobs are counted per queue, not per task")
+    where = where or Filter()
+    if where.tasks is not None and task is not None:
+        raise InvalidInput("pass either task or a filter's tasks, not both")
+    tasks = [task] if task is not None else _names("tasks", where.tasks)
+    scan = where.narrows or wanted is JobStatus.RETRYING
+    if scan or (wanted.finished and tasks is not None):
+        return (yield from count_filtered_plan(app, queue, wanted, tasks, where))
     (stats,) = yield from stats_plan(app, [queue], 0.0)
     assert isinstance(stats, QueueStats)
     if wanted.finished:
         return int(getattr(stats, wanted.value))
-    rows = [t for t in stats.tasks if task is None or t.task == task]
+    rows = [t for t in stats.tasks if tasks is None or t.task in tasks]
     return sum(int(getattr(t, wanted.value)) for t in rows)

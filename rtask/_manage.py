@@ -8,16 +8,18 @@ set is exhausted, so no single call holds Redis for long.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._admin import Plan, info_plan
 from ._codec import encode
 from ._errors import InvalidInput, JobNotFound, JobStateError, PayloadTooLarge
-from ._job import JobStatus
+from ._history import Execution
+from ._job import JobInfo, JobStatus
 from ._keys import QueueKeys, check_queue
+from ._protocol import RawJob, read_job
 from ._protocol_manage import (
     MANAGE_BATCH,
     CancelManyReply,
@@ -34,10 +36,13 @@ from ._protocol_manage import (
     unique_sweep,
     update,
 )
+from ._shards import physical_queues
 from ._task import MAX_ATTEMPTS_LIMIT, PRIORITY_MAX, PRIORITY_MIN, _check_int, _check_seconds
 
 if TYPE_CHECKING:
     from ._app import App
+
+T = TypeVar("T")
 
 FINISHED_INDEXES = ("succeeded", "failed", "cancelled")
 ACTIVE_STATUSES = ("scheduled", "queued", "retrying", "running")
@@ -66,8 +71,9 @@ def queue_tasks(app: App, queue: str, tasks: Sequence[str] | None) -> Plan[list[
 def rerun_plan(app: App, job_id: str, queue: str, delay_s: float) -> Plan[None]:
     """Rerun the finished job `job_id`; `JobStateError` if it is not finished."""
     delay = _check_seconds("delay", delay_s, positive=False) or 0.0
-    info = yield from info_plan(app, job_id, queue)
-    (results,) = yield [rerun(app.keys(queue), info.task, [job_id], delay_ms=int(delay * 1000))]
+    info = yield from info_plan(app, job_id, queue)  # (info.queue: its shard, if sharded)
+    call = rerun(app.keys(info.queue), info.task, [job_id], delay_ms=int(delay * 1000))
+    (results,) = yield [call]
     result = results[0]
     if result is RerunResult.NOT_FOUND:
         raise JobNotFound(f"no job {job_id!r} in queue {queue!r}")
@@ -133,7 +139,7 @@ def _update_call(app: App, keys: QueueKeys, task: str, job_id: str, c: JobChange
 def update_plan(app: App, job_id: str, queue: str, changes: JobChanges) -> Plan[None]:
     """Change the waiting job `job_id`; `JobStateError` if it runs or finished."""
     info = yield from info_plan(app, job_id, queue)
-    (reply,) = yield [_update_call(app, app.keys(queue), info.task, job_id, changes)]
+    (reply,) = yield [_update_call(app, app.keys(info.queue), info.task, job_id, changes)]
     assert isinstance(reply, UpdateReply)
     if reply.result is UpdateResult.NOT_FOUND:
         raise JobNotFound(f"no job {job_id!r} in queue {queue!r}")
@@ -149,6 +155,14 @@ def update_plan(app: App, job_id: str, queue: str, changes: JobChanges) -> Plan[
 # ---------------------------------------------------------------- batches
 
 
+def _each_shard(app: App, queue: str, one: Callable[[str], Plan[T]]) -> Plan[list[T]]:
+    """`one` run on each physical queue of `queue` (itself unless sharded)."""
+    out = []
+    for physical in app.shards(queue):  # (checks the queue name)
+        out.append((yield from one(physical)))
+    return out
+
+
 def retry_failed_plan(
     app: App,
     queue: str,
@@ -156,8 +170,22 @@ def retry_failed_plan(
     finished_after: datetime | None,
     finished_before: datetime | None,
 ) -> Plan[int]:
-    """Rerun the failed jobs of `tasks` (default: all) finished in the range; their count."""
-    names = yield from queue_tasks(app, check_queue(queue), tasks)
+    """Rerun the failed jobs of `tasks` (default: all) finished in the range,
+    in every shard of `queue`; their count."""
+    counts = yield from _each_shard(
+        app, queue, lambda q: _retry_failed_one(app, q, tasks, finished_after, finished_before)
+    )
+    return sum(counts)
+
+
+def _retry_failed_one(
+    app: App,
+    queue: str,
+    tasks: Sequence[str] | None,
+    finished_after: datetime | None,
+    finished_before: datetime | None,
+) -> Plan[int]:
+    names = yield from queue_tasks(app, queue, tasks)
     if not names:
         return 0
     keys = app.keys(queue)
@@ -181,6 +209,30 @@ def retry_failed_plan(
             return total
 
 
+@dataclass(frozen=True, slots=True)
+class CancelledJob:
+    """A job `cancel_jobs` cancelled, and its last execution (Ora's
+    `{job_id, last_execution}`): the cancelled run of a running job, the
+    cancel (never started) of a waiting one; None if retention deleted the
+    job before it was read back."""
+
+    id: str
+    last_execution: Execution | None
+
+
+def _cancelled_jobs(app: App, queue: str, ids: list[str]) -> Plan[list[CancelledJob]]:
+    """Read back the jobs just cancelled (one pipelined batch) for their last execution."""
+    if not ids:
+        return []
+    replies = yield [read_job(app.keys(queue), i) for i in ids]
+    out = []
+    for job_id, raw in zip(ids, replies, strict=True):
+        assert isinstance(raw, RawJob)
+        runs = [] if raw.state is None else JobInfo.from_raw(job_id, queue, raw).executions
+        out.append(CancelledJob(job_id, runs[-1] if runs else None))
+    return out
+
+
 def cancel_jobs_plan(
     app: App,
     queue: str,
@@ -188,21 +240,36 @@ def cancel_jobs_plan(
     statuses: Sequence[JobStatus | str] | None,
     tags: Sequence[str],
     reason: str,
-) -> Plan[list[str]]:
-    """Cancel the active jobs matching the filter (Ora's cancel_jobs); their ids.
+) -> Plan[list[CancelledJob]]:
+    """Cancel the active jobs matching the filter (Ora's cancel_jobs), in
+    every shard of `queue`: each job once, with its last execution.
 
     Statuses are intersected with the active ones (scheduled, queued,
     retrying, running); an empty intersection means all of them. Running jobs
     are told to stop at their worker's next heartbeat.
     """
+    parts = yield from _each_shard(
+        app, queue, lambda q: _cancel_jobs_one(app, q, tasks, statuses, tags, reason)
+    )
+    return [job for part in parts for job in part]
+
+
+def _cancel_jobs_one(
+    app: App,
+    queue: str,
+    tasks: Sequence[str] | None,
+    statuses: Sequence[JobStatus | str] | None,
+    tags: Sequence[str],
+    reason: str,
+) -> Plan[list[CancelledJob]]:
     wanted = {JobStatus(s).value for s in statuses or ()} & set(ACTIVE_STATUSES)
     wanted = wanted or set(ACTIVE_STATUSES)
-    names = yield from queue_tasks(app, check_queue(queue), tasks)
+    names = yield from queue_tasks(app, queue, tasks)
     keys = app.keys(queue)
     sources = [s for s in ("scheduled", "ready") if wanted - {"running"}]
     if "running" in wanted:
         sources.append("running")
-    out: list[str] = []
+    out: list[CancelledJob] = []
     for task in names:
         for source in sources:
             offset = 0
@@ -219,7 +286,7 @@ def cancel_jobs_plan(
                 )
                 (reply,) = yield [call]
                 assert isinstance(reply, CancelManyReply)
-                out += reply.cancelled + reply.requested
+                out += yield from _cancelled_jobs(app, queue, reply.cancelled + reply.requested)
                 offset += reply.read - reply.removed
                 if reply.read < MANAGE_BATCH:
                     break
@@ -297,9 +364,13 @@ def _unique_sweep(app: App, queue: str) -> Plan[None]:
 
 
 def prune_plan(app: App, queue: str, rules: Sequence[Prune]) -> Plan[int]:
-    """Apply `rules` in order, then sweep the unique identities no job holds;
-    the number of jobs deleted."""
-    check_queue(queue)
+    """Apply `rules` in order, then sweep the unique identities no job holds,
+    in every shard of `queue`; the number of jobs deleted."""
+    counts = yield from _each_shard(app, queue, lambda q: _prune_queue(app, q, rules))
+    return sum(counts)
+
+
+def _prune_queue(app: App, queue: str, rules: Sequence[Prune]) -> Plan[int]:
     now_ms = int(app.clock() * 1000)
     deleted = 0
     for rule in rules:
@@ -313,8 +384,7 @@ def delete_history_plan(app: App, queues: Sequence[str], before: datetime) -> Pl
     cutoff = _ms(before)
     assert cutoff is not None
     deleted = 0
-    for queue in queues:
-        check_queue(queue)
+    for queue in physical_queues(app.shard_table, [check_queue(q) for q in queues]):
         for index in FINISHED_INDEXES:
             deleted += yield from _sweep(app, queue, index, "before", cutoff, "all", ())
         yield from _unique_sweep(app, queue)

@@ -524,13 +524,14 @@ class RawJob:
     errors: list[dict[str, Any]]
     progress: Any = None
     log: list[dict[str, Any]] | None = None
+    runs: list[dict[str, Any]] | None = None  # succeeded runs kept by reruns (`<id>:x`)
 
 
 def read_job(keys: QueueKeys, job_id: str, now_ms: int | None = None) -> Call[RawJob]:
     """Read a job's record and the server time (or `now_ms`)."""
 
     def decode(reply: list[Any]) -> RawJob:
-        now, state, result, errors, progress, log = reply
+        now, state, result, errors, progress, log, runs = [*reply, None][:7]
         return RawJob(
             int(now),
             orjson.loads(state) if state else None,
@@ -538,6 +539,7 @@ def read_job(keys: QueueKeys, job_id: str, now_ms: int | None = None) -> Call[Ra
             orjson.loads(errors) if errors else [],
             orjson.loads(progress) if progress else None,
             orjson.loads(log) if log else [],
+            orjson.loads(runs) if runs else [],
         )
 
     return Call(script("read"), [keys.jobs], [job_id, _now_arg(now_ms)], decode)

@@ -320,6 +320,7 @@ class ListReply:
     last_score: str
     last_id: str
     jobs: list[tuple[str, RawJob]]
+    matched: int = 0  # jobs that matched (returned, or counted)
 
 
 def list_page(
@@ -334,14 +335,28 @@ def list_page(
     statuses: Sequence[str],
     tags: Sequence[str],
     ranges: dict[str, tuple[int, int]] | None = None,
+    any_tags: Sequence[str] | None = None,
+    labels: Sequence[tuple[str, str | None]] = (),
+    schedules: Sequence[str] | None = None,
+    count: bool = False,
     now_ms: int | None = None,
 ) -> Call[ListReply]:
     """Up to `size` jobs of the set `set_key` after the key `after` (score, id)
     that match the filter, examining at most `budget` members. `ranges`: "c"
-    (created), "d" (due), "f" (finished) → [from, to) ms, 0 = open."""
+    (created), "d" (due), "f" (finished) → [from, to) ms, 0 = open; `tags`
+    all-of, `any_tags` one-of (None = no filter), `labels` (key, value) all
+    of them (value None: the key is present), `schedules` one-of. With
+    `count`, no jobs come back: `ListReply.matched` counts the matches among
+    the `budget` members examined."""
     spec: dict[str, Any] = {"s": list(statuses), "g": list(tags), **(ranges or {})}
     if tasks is not None:
         spec["t"] = list(tasks)
+    if any_tags is not None:
+        spec["ga"] = list(any_tags)
+    if labels:
+        spec["lb"] = [[k] if v is None else [k, v] for k, v in labels]
+    if schedules is not None:
+        spec["sc"] = list(schedules)
     score, last = after or ("", "")
     args: Args = [
         _now_arg(now_ms),
@@ -351,17 +366,25 @@ def list_page(
         size,
         budget,
         orjson.dumps(spec),
+        "1" if count else "0",
     ]
 
     def decode(reply: list[Any]) -> ListReply:
         now = int(reply[0])
+        head = (now, int(reply[1]) == 1, _str(reply[2]), _str(reply[3]))
+        if count:
+            return ListReply(*head, [], int(reply[4]))
         found = []
-        for k in range(4, len(reply), 4):
-            state, result, errors = reply[k + 1 : k + 4]
+        for k in range(4, len(reply), 5):
+            state, result, errors, runs = reply[k + 1 : k + 5]
             raw = RawJob(
-                now, orjson.loads(state), result or None, orjson.loads(errors) if errors else []
+                now,
+                orjson.loads(state),
+                result or None,
+                orjson.loads(errors) if errors else [],
+                runs=orjson.loads(runs) if runs else [],
             )
             found.append((_str(reply[k]), raw))
-        return ListReply(now, int(reply[1]) == 1, _str(reply[2]), _str(reply[3]), found)
+        return ListReply(*head, found, len(found))
 
     return Call(script("list"), [keys.jobs, set_key], args, decode)

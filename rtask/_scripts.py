@@ -63,6 +63,7 @@ SCRIPT_NAMES = (
     "stats",
     "workers",
     "progress",
+    "permit",
     "rerun",
     "update",
     "retry_failed",

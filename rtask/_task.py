@@ -26,6 +26,7 @@ from ._middleware import (
     parse_rate_limit,
 )
 from ._protocol import Call, EnqueueReply, NewJob, enqueue, state_body
+from ._shards import Placement, declare, enqueue_calls, route, shard_name
 from ._unique import Unique
 
 if TYPE_CHECKING:
@@ -103,6 +104,7 @@ class Task(Generic[P, R]):
         priority: int = 0,
         rate_limit: RateLimitLike | None = None,
         middleware: Sequence[Middleware] | None = None,
+        shards: int | None = None,
         unique: Unique | None = None,
     ) -> None:
         self.app = app
@@ -110,6 +112,8 @@ class Task(Generic[P, R]):
         self.name = check_task_name(name or f"{fn.__module__}.{fn.__qualname__}")
         self.queue = check_queue(queue)
         self.keys = app.keys(self.queue)  # computed once: enqueue is a hot path
+        if shards is not None:  # the queue's shard count (see _shards)
+            declare(app.shard_table, self.queue, shards, f"task {self.name}")
         self.is_async = inspect.iscoroutinefunction(fn)
         if blocking and self.is_async:
             raise ConfigError(f"task {self.name}: blocking=True is for sync functions")
@@ -139,6 +143,11 @@ class Task(Generic[P, R]):
 
     def __repr__(self) -> str:
         return f"<Task {self.name} queue={self.queue}>"
+
+    @property
+    def shards(self) -> int:
+        """How many shards the task's queue is spread over (1: not sharded)."""
+        return self.app.shard_table.get(self.queue, 1)
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Any:
         return self.fn(*args, **kwargs)
@@ -340,14 +349,16 @@ class BoundTask(Generic[P, R]):
     async def enqueue(self, *args: P.args, **kwargs: P.kwargs) -> Job[R]:
         """Enqueue one job (async)."""
         job = self.build(args, kwargs, self.opts.id)
-        reply = await self.task.app.async_client().run(self._enqueue_call([job]))
-        return Job(self.task.app, *_handle(self.task, job, reply, 0))
+        queue, call = self._enqueue_one(job)
+        reply = await self.task.app.async_client().run(call)
+        return Job(self.task.app, *_handle(self.task, job, reply, 0, queue))
 
     def enqueue_sync(self, *args: P.args, **kwargs: P.kwargs) -> SyncJob[R]:
         """Enqueue one job (sync)."""
         job = self.build(args, kwargs, self.opts.id)
-        reply = self.task.app.sync_client().run(self._enqueue_call([job]))
-        return SyncJob(self.task.app, *_handle(self.task, job, reply, 0))
+        queue, call = self._enqueue_one(job)
+        reply = self.task.app.sync_client().run(call)
+        return SyncJob(self.task.app, *_handle(self.task, job, reply, 0, queue))
 
     async def enqueue_many(
         self,
@@ -358,9 +369,9 @@ class BoundTask(Generic[P, R]):
     ) -> list[Job[R]]:
         """Enqueue one job per item, in one round trip (see `Task.enqueue_many`)."""
         jobs = self._build_many(items, ids, if_not_exists)
-        calls = self._enqueue_calls(jobs, if_not_exists)
+        calls, placed = self._enqueue_calls(jobs, if_not_exists)
         replies = await self.task.app.async_client().run_many(calls) if calls else []
-        return [Job(self.task.app, *h) for h in _handles(self.task, jobs, replies)]
+        return [Job(self.task.app, *h) for h in _handles(self.task, jobs, placed(replies))]
 
     def enqueue_many_sync(
         self,
@@ -371,9 +382,9 @@ class BoundTask(Generic[P, R]):
     ) -> list[SyncJob[R]]:
         """Enqueue one job per item (sync), in one round trip."""
         jobs = self._build_many(items, ids, if_not_exists)
-        calls = self._enqueue_calls(jobs, if_not_exists)
+        calls, placed = self._enqueue_calls(jobs, if_not_exists)
         replies = self.task.app.sync_client().run_many(calls) if calls else []
-        return [SyncJob(self.task.app, *h) for h in _handles(self.task, jobs, replies)]
+        return [SyncJob(self.task.app, *h) for h in _handles(self.task, jobs, placed(replies))]
 
     def _keys(self) -> QueueKeys:
         return self.task.keys
@@ -390,37 +401,52 @@ class BoundTask(Generic[P, R]):
             events=app.events_enabled,
         )
 
-    def _enqueue_calls(self, jobs: list[NewJob], if_not_exists: bool) -> list[Call[EnqueueReply]]:
+    def _enqueue_one(self, job: NewJob) -> tuple[str, Call[EnqueueReply]]:
+        """The physical queue of one new job (its shard) and its enqueue call."""
+        task = self.task
+        if task.shards == 1:  # the hot path: no routing
+            return task.queue, self._enqueue_call([job])
+        queue = shard_name(task.queue, route(task, job))
+        app = task.app
+        call = enqueue(app.keys(queue), [job], app.now_ms(), events=app.events_enabled)
+        return queue, call
+
+    def _enqueue_calls(
+        self, jobs: list[NewJob], if_not_exists: bool
+    ) -> tuple[list[Call[EnqueueReply]], Callable[[list[EnqueueReply]], list[Placement]]]:
+        """One call per shard and chunk, and how to map the replies to each
+        job's placement (physical queue, reply, index in that reply)."""
+        task, app = self.task, self.task.app
         if if_not_exists:
+            if task.shards > 1:
+                raise InvalidInput("if_not_exists needs one atomic call: not on a sharded queue")
             if len(jobs) > ENQUEUE_CHUNK:
                 raise InvalidInput(f"if_not_exists takes at most {ENQUEUE_CHUNK} jobs per call")
             # one call, so the check and the insert are one atomic step
-            return [self._enqueue_call(jobs, if_not_exists=True)] if jobs else []
-        return [
-            self._enqueue_call(jobs[i : i + ENQUEUE_CHUNK])
-            for i in range(0, len(jobs), ENQUEUE_CHUNK)
-        ]
+            calls = [self._enqueue_call(jobs, if_not_exists=True)] if jobs else []
+            return calls, lambda replies: [(task.queue, replies[0], k) for k in range(len(jobs))]
+        return enqueue_calls(task, jobs, ENQUEUE_CHUNK, app.now_ms(), app.events_enabled)
 
 
 # (id, queue, task, created, replaced) of a job handle
 Handle = tuple[str, str, str, bool, bool]
 
 
-def _handle(task: Task[Any, Any], job: NewJob, reply: EnqueueReply, k: int) -> Handle:
-    """The handle fields of job `k` of a reply: the existing job's on a duplicate."""
+def _handle(task: Task[Any, Any], job: NewJob, reply: EnqueueReply, k: int, queue: str) -> Handle:
+    """The handle fields of job `k` of a reply (to a call on physical queue
+    `queue`): the existing job's on a duplicate."""
     existing = reply.existing[k] if reply.existing else None
     if existing is not None:
         replaced = bool(reply.replaced and reply.replaced[k])
-        return existing, task.queue, task.name, False, replaced
-    return job.id, task.queue, task.name, reply.stored[k], False
+        return existing, queue, task.name, False, replaced
+    return job.id, queue, task.name, reply.stored[k], False
 
 
-def _handles(task: Task[Any, Any], jobs: list[NewJob], replies: list[EnqueueReply]) -> list[Handle]:
-    out: list[Handle] = []
-    for reply in replies:
-        for k in range(len(reply.stored)):
-            out.append(_handle(task, jobs[len(out)], reply, k))
-    return out
+def _handles(task: Task[Any, Any], jobs: list[NewJob], placements: list[Placement]) -> list[Handle]:
+    return [
+        _handle(task, job, reply, k, queue)
+        for job, (queue, reply, k) in zip(jobs, placements, strict=True)
+    ]
 
 
 _OPTION_FIELDS = {"delay": "delay_s", "timeout": "timeout_s"}

@@ -38,6 +38,7 @@ from ._errors import CodecError, InvalidInput, RtaskError, map_redis_errors
 from ._fake_clock import FrozenClock, frozen_clock
 from ._job import JobInfo, JobStatus
 from ._protocol import RawJob
+from ._shards import physical_queues
 from ._task import Task
 
 if TYPE_CHECKING:
@@ -60,7 +61,8 @@ __all__ = [
 
 # Fields per HSCAN reply: a hint to Redis, not a limit.
 SCAN_COUNT = 1000
-_RESERVED = (":p", ":r", ":e", ":g", ":l")  # payload, result, errors, progress, log
+# payload, result, errors, progress, log, runs kept by reruns
+_RESERVED = (":p", ":r", ":e", ":g", ":l", ":x")
 
 
 # ---------------------------------------------------------------- drain
@@ -432,6 +434,10 @@ def expectation(
 # ---------------------------------------------------------------- shells
 
 
+def _jobs_keys(app: App, queue: str) -> list[str]:
+    return [app.keys(q).jobs for q in physical_queues(app.shard_table, [queue])]
+
+
 def _ms(server_time: tuple[int, int]) -> int:
     seconds, micros = server_time
     return int(seconds) * 1000 + int(micros) // 1000
@@ -478,9 +484,10 @@ def assert_enqueued(
         status=status,
     )
     redis = app.sync_client().redis
-    key = app.keys(expect.queue).jobs
+    fields: dict[Any, Any] = {}
     with map_redis_errors():
-        fields = dict(redis.hscan_iter(key, count=SCAN_COUNT))
+        for key in _jobs_keys(app, expect.queue):  # a sharded queue: every shard
+            fields.update(redis.hscan_iter(key, count=SCAN_COUNT))
         now_ms = app.now_ms() or _ms(redis.time())
     return check(expect, job_records(expect.queue, fields, now_ms, task=expect.task))
 
@@ -515,8 +522,9 @@ async def assert_enqueued_async(
         status=status,
     )
     redis = app.async_client().redis
-    key = app.keys(expect.queue).jobs
+    fields: dict[Any, Any] = {}
     with map_redis_errors():
-        fields = {k: v async for k, v in redis.hscan_iter(key, count=SCAN_COUNT)}
+        for key in _jobs_keys(app, expect.queue):  # a sharded queue: every shard
+            fields.update({k: v async for k, v in redis.hscan_iter(key, count=SCAN_COUNT)})
         now_ms = app.now_ms() or _ms(await redis.time())
     return check(expect, job_records(expect.queue, fields, now_ms, task=expect.task))

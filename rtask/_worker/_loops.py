@@ -12,6 +12,8 @@ from .._progress import Report, progress
 from .._protocol import batches
 from .._protocol import heartbeat as heartbeat_call
 from .._protocol import recover as recover_call
+from .._shards import logical_queue
+from . import _permits
 from ._schedules import plan_pending
 from ._state import CANCELLED, LOST
 
@@ -36,7 +38,7 @@ async def discover_tasks(worker: Worker, client: Any) -> None:
         for raw in sorted(names):
             name = raw.decode() if isinstance(raw, bytes) else raw
             task = worker.app.tasks.get(name)
-            if task is None or task.queue == q.name:
+            if task is None or task.queue == logical_queue(q.name):
                 q.add_task(name, task.concurrency if task else 0)
 
 
@@ -98,6 +100,7 @@ async def leave(worker: Worker, client: Any) -> None:
     """Tell every queue this worker is gone (best effort: silent workers are
     dropped after an hour anyway)."""
     calls = [heartbeat_call(q.keys, worker=worker.id, lease_ms=0, held=[]) for q in worker.queues]
+    calls += _permits.release_all(worker.pools)
     with contextlib.suppress(BackendError):
         await client.run_many(calls)
 
@@ -119,7 +122,12 @@ async def _renew(worker: Worker, client: Any) -> None:
             )
             calls.append(call)
             owners.append(q)
+    pools = _permits.renew_calls(worker, worker.pools, now_ms)  # capped tasks of sharded queues
+    calls += [call for _, call in pools]
     replies = await client.run_many(calls)
+    for (pool, _), lost_tokens in zip(pools, replies[len(owners) :], strict=True):
+        _permits.renewed(worker, pool, lost_tokens)
+    replies = replies[: len(owners)]
     beats = [(q, r) for q, r in zip(owners, replies, strict=True) if q is not None]
     now = asyncio.get_running_loop().time()
     for q, reply in beats:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from typing import Any
 
 from .._context import JobContext
 from .._keys import QueueKeys
@@ -52,6 +53,12 @@ class QueueState:
     rates: dict[str, tuple[int, int]] = field(default_factory=dict)
     # progress/log reports of settled jobs, sent just before their outcomes
     reports: list[Report] = field(default_factory=list)
+    # a sharded queue's capped tasks: name -> PermitPool (shared by its shards)
+    pools: dict[str, Any] = field(default_factory=dict)
+    # ... and the wake_seq at which each claim group was found drained
+    drained: dict[str, int] = field(default_factory=dict)
+    # ... and the loop time each group's earliest scheduled job is due
+    dues: dict[str, float] = field(default_factory=dict)
 
     def task_names(self) -> list[str]:
         return [name for name, _ in self.tasks]

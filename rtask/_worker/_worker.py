@@ -26,7 +26,8 @@ from .._protocol import (
     claim,
     finish,
 )
-from . import _loops, _schedules
+from .._shards import logical_queue, physical_queues
+from . import _loops, _permits, _schedules
 from ._config import WorkerConfig
 from ._execute import cancelled, execute, released
 from ._state import CANCELLED, LOST, SHUTDOWN, QueueState, Running
@@ -54,20 +55,29 @@ class Worker:
         self.config = config
         self.id = config.worker_id
         self.stats: Counter[str] = Counter()
+        # one QueueState per physical queue: a sharded queue has one per shard
         self.queues = [
             QueueState(
                 q,
                 app.keys(q),
-                [(t.name, t.concurrency) for t in app.tasks.values() if t.queue == q],
+                [
+                    (t.name, t.concurrency)
+                    for t in app.tasks.values()
+                    if t.queue == logical_queue(q)
+                ],
             )
-            for q in config.queues
+            for q in physical_queues(app.shard_table, config.queues)
         ]
         for q in self.queues:
             q.rates = {
                 t.name: t.rate_limit
                 for t in app.tasks.values()
-                if t.queue == q.name and t.rate_limit is not None
+                if t.queue == logical_queue(q.name) and t.rate_limit is not None
             }
+        # capped tasks of sharded queues: claimed under permits (see _permits)
+        self.pools = _permits.build(self)
+        self._sharded = any(app.shard_table.get(q, 1) > 1 for q in config.queues)
+        self._turn = 0  # which shard claims first (see _few_shards)
         self._pool = ThreadPoolExecutor(1)  # replaced by run(): one pool per run
         self._event = asyncio.Event()
         self._stopping = False
@@ -314,28 +324,51 @@ class Worker:
         reserved = self.in_flight() + sum(q.claiming for q in self.queues)
         free = 0 if self._stopping else self._capacity() - reserved
         wanting = [q for q in self.queues if q.may_have_work and q.tasks]
+        if self._sharded and len(wanting) > 1:
+            wanting = self._few_shards(wanting, free)
         if free > 0 and wanting:
             # half the slots per trip at most, so two trips can alternate
             most = max(1, min(self._capacity() // PIPELINE_DEPTH, self.config.batch_max))
             share = max(1, min(free // len(wanting), most))
             for q in wanting:
-                q.claiming += share
+                n, tasks = share, q.tasks
+                if q.pools:  # capped tasks of a sharded queue claim under permits
+                    n, tasks = _permits.plan_claims(self, q, share, calls, handlers, now_ms)
+                    free -= share - n
+                    if n <= 0 or not tasks:
+                        continue
+                q.claiming += n
                 q.rotation += 1
                 call = claim(
                     q.keys,
                     q.name,
                     worker=self.id,
-                    n=share,
+                    n=n,
                     lease_ms=int(self.config.lease_s * 1000),
-                    tasks=q.tasks,
+                    tasks=tasks,
                     rotation=q.rotation,
                     now_ms=now_ms,
                     rates=q.rates,
                     events=events,
                 )
                 calls.append(call)
-                handlers.append(self._on_claim(q, share, q.wake_seq))
+                handler = self._on_claim(q, n, q.wake_seq)
+                if q.pools:
+                    handler = _permits.wrap_normal(q, handler, n, q.wake_seq)
+                handlers.append(handler)
+                free -= n
+        if self.pools:
+            _permits.plan_pools(self, self.pools, max(0, free), calls, handlers)
         return calls, handlers
+
+    def _few_shards(self, wanting: list[QueueState], free: int) -> list[QueueState]:
+        """A worker serving sharded queues claims from only as many of them per
+        trip as give each claim a batch's worth, taking turns: K shards would
+        otherwise split every trip into K small claims (and K finishes)."""
+        count = max(1, min(len(wanting), free // self._batch_target))
+        start = self._turn % len(wanting)
+        self._turn += count
+        return (wanting[start:] + wanting[:start])[:count]
 
     def _on_reports(self, q: QueueState, reports: list[Any]) -> Any:
         def handle(reply: list[int] | None) -> None:
@@ -349,6 +382,8 @@ class Worker:
             if reply is None:
                 q.outcomes[:0] = outcomes  # not sent: keep them for the next try
                 return
+            if q.pools:
+                _permits.finished(q, outcomes)
             stats = self.stats
             for outcome, result in zip(outcomes, reply.results, strict=True):
                 stats[_FINISH_STAT[result]] += 1
@@ -398,6 +433,7 @@ class Worker:
         except TimeoutError:
             for q in self.queues:
                 q.may_have_work = True
+                q.wake_seq += 1  # as a wake-up: drained claim groups are polled again
 
     # ------------------------------------------------------------ jobs
 
@@ -469,6 +505,8 @@ class Worker:
         q.running.pop(run.job.id, None)
         if outcome is not None and "sc" in run.job.state:
             outcome = _schedules.with_follow_up(self, outcome, run.timing, run.job, q)
+        if q.pools:
+            _permits.settled(q, run, outcome)
         if outcome is not None and run.context.reports is not None:
             report = run.context.reports.take()
             if report is not None:

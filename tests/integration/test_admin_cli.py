@@ -121,14 +121,17 @@ def test_show_and_cancel_jobs(app_module: ModuleType) -> None:
     assert fields["status"] == "failed"
     assert fields["attempt"] == "2/2"
     assert fields["task"] == "bad"
-    errors = shown.output.split("\n\n", 1)[1].splitlines()
-    assert errors[0].split() == ["ATTEMPT", "AT", "TYPE", "MESSAGE"]
-    assert len(errors) == 3
-    assert all("no such thing" in line for line in errors[1:])
+    runs = shown.output.split("\n\n", 1)[1].splitlines()
+    assert runs[0].split() == ["ATTEMPT", "OUTCOME", "WORKER", "STARTED", "FINISHED", "ERROR"]
+    assert len(runs) == 3
+    assert all("no such thing" in line and " failed " in line for line in runs[1:])
 
     doc = json.loads(cli("jobs", "show", spec, failed_id, "--queue", "risky", "--json").output)
     assert (doc["status"], doc["attempt"], doc["max_attempts"]) == ("failed", 2, 2)
     assert [e["attempt"] for e in doc["errors"]] == [1, 2]
+    runs_doc = doc["executions"]
+    assert [(r["attempt"], r["outcome"]) for r in runs_doc] == [(1, "failed"), (2, "failed")]
+    assert all(r["started_at"] is not None and r["worker"] for r in runs_doc)
     assert doc["finished_at"] is not None
 
     failed_cleanly(cli("jobs", "show", spec, failed_id), f"no job '{failed_id}'")

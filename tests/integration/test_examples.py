@@ -24,12 +24,17 @@ EXPECTED = {
                   "heartbeat ticks: True", "fast stopped by its end: True",
                   "nightly runs at (Paris time): 03:00:00",
                   "active schedules: ['nightly', 'on-demand']"],
+    "sharded_cluster": ["shards: ['mail', 'mail#1', 'mail#2', 'mail#3']",
+                        "every shard got jobs: True", "emails sent, in order: True", "pdfs: True",
+                        "render_pdf cap held across shards: peak 2 <= 2: True",
+                        "found by id in its shard: True", "stats: 60 succeeded over 4 shards"],
 }  # fmt: skip
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_example(name: str, backend_url: str, redis_url: str) -> None:
     env = dict(os.environ, RTASK_REDIS_URL=backend_url)
+    env.pop("RTASK_CLUSTER_URL", None)
     if backend_url == redis_url:
         # each example uses a fixed key prefix: clear it on the suite's own server
         client = redis.Redis.from_url(redis_url)

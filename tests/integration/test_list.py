@@ -55,10 +55,10 @@ def test_pages_of_queued_and_finished_jobs(backend_url: str, prefix: str) -> Non
                 await app.jobs(page_token="not a token")
             with pytest.raises(InvalidInput):
                 await app.jobs(limit=0)
+            assert await app.count(status="retrying") == 0
+            assert await app.count(status="succeeded", task="a") == 7
             with pytest.raises(InvalidInput):
-                await app.count(status="retrying")
-            with pytest.raises(InvalidInput):
-                await app.count(status="failed", task="a")
+                await app.count(status="queued", task="a", where=rtask.JobFilter(tasks=["b"]))
         finally:
             await close(app)
 

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 import rtask
-from rtask import InvalidInput, JobStateError, JobStatus, Prune, ResultTimeout
+from rtask import ExecutionOutcome, InvalidInput, JobStateError, JobStatus, Prune, ResultTimeout
 
 from ._helpers import RESULT_TIMEOUT, background, close, run
 
@@ -139,7 +139,11 @@ def test_cancel_jobs_by_filter(backend_url: str, prefix: str) -> None:
             now = await ok.options(tags=["x", "y"]).enqueue(2)
             untagged = await ok.enqueue(3)
             cancelled = await app.cancel_jobs(tags=["x"], reason="cleanup")
-            assert sorted(cancelled) == sorted([later.id, now.id])
+            assert sorted(c.id for c in cancelled) == sorted([later.id, now.id])
+            for c in cancelled:  # waiting jobs: a cancel that never started
+                last = c.last_execution
+                assert last is not None and last.outcome is ExecutionOutcome.CANCELLED
+                assert (last.started_at, last.message, last.attempt) == (None, "cleanup", 0)
             assert (await untagged.info()).status is JobStatus.QUEUED
             info = await now.info()
             assert info.status is JobStatus.CANCELLED and info.errors[-1]["message"] == "cleanup"
@@ -148,7 +152,10 @@ def test_cancel_jobs_by_filter(backend_url: str, prefix: str) -> None:
             async with background(app):
                 await asyncio.wait_for(started.wait(), RESULT_TIMEOUT)
                 got = await app.cancel_jobs(tasks=["slow"], statuses=[JobStatus.RUNNING])
-                assert got == [running.id]
+                assert [c.id for c in got] == [running.id]
+                ran = got[0].last_execution  # the run it stops: its worker and start
+                assert ran is not None and ran.outcome is ExecutionOutcome.CANCELLED
+                assert ran.worker and ran.started_at and ran.attempt == 1
                 with pytest.raises(rtask.JobFailed):
                     await running.result(timeout=RESULT_TIMEOUT)
             assert app.cancel_jobs_sync(statuses=["succeeded"]) == []  # only active jobs

@@ -102,3 +102,33 @@ def test_list_pages(app_module: ModuleType) -> None:
     assert [j["id"] for j in doc["jobs"]] == ids[3:]
     assert doc["next_page_token"] is None
     failed_cleanly(cli("jobs", "list", spec, "--page-token", "garbage"), "invalid page token")
+
+
+def test_list_and_count_with_label_and_tag_filters(app_module: ModuleType) -> None:
+    app: rtask.App = app_module.app
+    spec = f"{app_module.__name__}:app"
+
+    async def body() -> tuple[str, str]:
+        try:
+            acme = await app_module.ok.options(labels={"tenant": "acme"}, tags=["x"]).enqueue(1)
+            other = await app_module.ok.options(labels={"tenant": "globex"}, tags=["y"]).enqueue(2)
+            await app_module.ok.enqueue(3)
+            return acme.id, other.id
+        finally:
+            await close(app)
+
+    acme, other = run(body)
+    out = cli("jobs", "list", spec, "--label", "tenant=acme")
+    assert out.exit_code == 0, out.output
+    assert [line.split()[0] for line in out.output.splitlines()[1:]] == [acme]
+    doc = json.loads(cli("jobs", "list", spec, "--label", "tenant", "--json").output)
+    assert {j["id"] for j in doc["jobs"]} == {acme, other}
+    doc = json.loads(cli("jobs", "list", spec, "--any-tag", "y", "--json").output)
+    assert [j["id"] for j in doc["jobs"]] == [other]
+
+    assert cli("jobs", "count", spec).output.strip() == "3"
+    assert cli("jobs", "count", spec, "--label", "tenant").output.strip() == "2"
+    out = cli("jobs", "count", spec, "--any-tag", "x", "--any-tag", "y", "--tag", "y")
+    assert out.output.strip() == "1"
+    assert cli("jobs", "count", spec, "--schedule", "none").output.strip() == "0"
+    assert cli("jobs", "count", spec, "--status", "running").output.strip() == "0"

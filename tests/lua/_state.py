@@ -31,7 +31,7 @@ WAITING = frozenset({"scheduled", "retrying"})
 TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
 STATUSES = WAITING | TERMINAL | {"running"}
 STATE_FIELDS = frozenset({"ct", "due", "t", "s", "a", "m", "p", "c", "to"})
-SUFFIXES = (":p", ":r", ":e", ":g", ":l")
+SUFFIXES = (":p", ":r", ":e", ":g", ":l", ":x")
 # A schedule <sid> in the schedules hash: <sid> (record JSON), <sid>:d
 # (definition JSON), <sid>:b (job state body, not JSON on its own), <sid>:p.
 SCHEDULE_SUFFIXES = (":d", ":b", ":p")
@@ -177,6 +177,10 @@ class State:
     def errors(self, job_id: str) -> list[dict[str, Any]]:
         return list(self.hash(self.keys.jobs).get(job_id + ":e", []))
 
+    def runs(self, job_id: str) -> list[dict[str, Any]]:
+        """Succeeded runs a rerun kept (`<id>:x`)."""
+        return list(self.hash(self.keys.jobs).get(job_id + ":x", []))
+
     @property
     def active(self) -> dict[str, int]:
         return {t: int(n) for t, n in self.hash(self.keys.active).items()}
@@ -241,6 +245,7 @@ def _expected_types(keys: QueueKeys, tasks: Sequence[str]) -> dict[str, str]:
         types[keys.scheduled(task)] = "zset"
         types[keys.ready(task)] = "zset"
         types[keys.rate(task)] = "zset"
+        types[keys.permits(task)] = "zset"  # a capped task of a sharded queue
     return types
 
 
@@ -273,6 +278,12 @@ def _check_record(job_id: str, st: dict[str, Any], state: State, problems: list[
         problems.append(f"{job_id}: {s} without ft")
     if state.payload(job_id) is None:
         problems.append(f"{job_id}: no payload field")
+    _check_history(job_id, state, problems)
+
+
+def _check_history(job_id: str, state: State, problems: list[str]) -> None:
+    """Error entries (one per run that did not succeed, `started` when it
+    ran) and the succeeded runs a rerun kept are well formed."""
     for entry in state.errors(job_id):
         if not (
             isinstance(entry.get("at"), int)
@@ -280,6 +291,13 @@ def _check_record(job_id: str, st: dict[str, Any], state: State, problems: list[
             and isinstance(entry.get("message"), str)
         ):
             problems.append(f"{job_id}: malformed error entry {entry}")
+        elif "started" in entry and not (
+            isinstance(entry["started"], int) and entry["started"] <= entry["at"]
+        ):
+            problems.append(f"{job_id}: error entry of a run ends before it started: {entry}")
+    for run in state.runs(job_id):
+        if run.get("outcome") != "succeeded" or not isinstance(run.get("at"), int):
+            problems.append(f"{job_id}: malformed kept run {run}")
 
 
 def _check_records(state: State, tasks: Sequence[str], problems: list[str]) -> None:

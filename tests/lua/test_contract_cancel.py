@@ -22,8 +22,13 @@ Result = proto.CancelResult
 TASKS = ("t", "u")
 
 
-def cancel_entry(at: int, reason: str = "no longer needed", attempt: int = 0) -> dict[str, object]:
-    return {"at": at, "attempt": attempt, "type": "cancelled", "message": reason}
+def cancel_entry(
+    at: int, reason: str = "no longer needed", attempt: int = 0, started: int | None = None
+) -> dict[str, object]:
+    """A cancel's error entry; with the run's claim time and worker when it was running."""
+    entry: dict[str, object] = {"at": at, "attempt": attempt, "type": "cancelled"}
+    entry["message"] = reason
+    return entry if started is None else {**entry, "started": started, "worker": "w1"}
 
 
 def test_scheduled_job_is_cancelled(client: SyncClient, keys: QueueKeys) -> None:
@@ -81,7 +86,7 @@ def test_running_job_is_marked_and_keeps_its_slot(client: SyncClient, keys: Queu
 
     state = assert_invariants(client, keys, TASKS)
     assert state.job("j1") == {**job.state, "s": "cancelled", "ft": NOW + 10}
-    assert state.errors("j1") == [cancel_entry(NOW + 10, attempt=1)]
+    assert state.errors("j1") == [cancel_entry(NOW + 10, attempt=1, started=NOW)]
     assert state.running == {"j1": NOW + LEASE_MS}  # lease untouched
     assert state.active == {"t": 1}
     assert state.zset(keys.cancelled) == {}  # indexed once the slot is released

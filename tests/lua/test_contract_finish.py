@@ -83,7 +83,7 @@ def test_retry_with_delay_waits_in_scheduled(client: SyncClient, keys: QueueKeys
     assert state.scheduled() == {"j1": NOW + 5010}
     assert state.ready() == {}
     assert state.errors("j1") == [
-        {"at": NOW + 10, "attempt": 1, "type": "ValueError", "message": "try again"}
+        {"at": NOW + 10, "started": NOW, "attempt": 1, "type": "ValueError", "message": "try again"}
     ]
     assert state.running == {}
     assert state.active == {"t": 0}
@@ -121,7 +121,13 @@ def test_one_error_entry_per_failed_attempt_then_failed(
     assert state.job("j1")["ft"] == NOW + 301
     assert state.job("j1")["a"] == 3
     assert state.errors("j1") == [
-        {"at": NOW + 100 * a + 1, "attempt": a, "type": "ValueError", "message": f"failure {a}"}
+        {
+            "at": NOW + 100 * a + 1,
+            "started": NOW + 100 * a,
+            "attempt": a,
+            "type": "ValueError",
+            "message": f"failure {a}",
+        }
         for a in (1, 2, 3)
     ]
     assert state.zset(keys.failed) == {"j1": NOW + 301}
@@ -137,7 +143,7 @@ def test_failed_ends_the_job_with_attempts_left(client: SyncClient, keys: QueueK
     state = assert_invariants(client, keys, TASKS)
     assert state.job("j1") == {**job.state, "s": "failed", "ft": NOW + 10}
     assert state.errors("j1") == [
-        {"at": NOW + 10, "attempt": 1, "type": "ValueError", "message": "boom"}
+        {"at": NOW + 10, "started": NOW, "attempt": 1, "type": "ValueError", "message": "boom"}
     ]
     assert state.zset(keys.failed) == {"j1": NOW + 10}
     assert state.active == {"t": 0}
@@ -179,7 +185,7 @@ def test_cancelled_outcome(client: SyncClient, keys: QueueKeys) -> None:
     state = assert_invariants(client, keys, TASKS)
     assert state.job("j1") == {**job.state, "s": "cancelled", "ft": NOW + 10}
     assert state.errors("j1") == [
-        {"at": NOW + 10, "attempt": 1, "type": "cancelled", "message": "stopped"}
+        {"at": NOW + 10, "started": NOW, "attempt": 1, "type": "cancelled", "message": "stopped"}
     ]
     assert state.zset(keys.cancelled) == {"j1": NOW + 10}
     assert state.running == {}

@@ -75,5 +75,7 @@ def test_succeeded_job_with_result_and_errors(client: SyncClient, keys: QueueKey
     assert job.state is not None
     assert (job.state["s"], job.state["a"], job.state["ft"]) == ("succeeded", 2, NOW + 3)
     assert job.result == b"\x00res"
-    assert job.errors == [{"at": NOW + 1, "attempt": 1, "type": "ValueError", "message": "e1"}]
+    assert job.errors == [
+        {"at": NOW + 1, "started": NOW, "attempt": 1, "type": "ValueError", "message": "e1"}
+    ]
     assert snapshot(client, keys) == before

@@ -47,9 +47,10 @@ def start(
     return {job.id: job for job in reply.jobs}
 
 
-def lost_entry(attempt: int, at: int, worker: str = "w1") -> dict[str, object]:
+def lost_entry(attempt: int, at: int, worker: str = "w1", started: int = NOW) -> dict[str, object]:
     return {
         "at": at,
+        "started": started,
         "attempt": attempt,
         "type": "lost",
         "worker": worker,
@@ -102,7 +103,9 @@ def test_every_lost_attempt_is_recorded_then_the_job_fails(
         reply = recover(client, keys, now=claimed_at + LEASE + 1)
         state = assert_invariants(client, keys, TASKS)
         assert len(state.errors("j1")) == attempt
-        assert state.errors("j1")[-1] == lost_entry(attempt, claimed_at + LEASE + 1, worker)
+        assert state.errors("j1")[-1] == lost_entry(
+            attempt, claimed_at + LEASE + 1, worker, claimed_at
+        )
 
     assert (reply.requeued, reply.failed) == (0, 1)
     ended = NOW + 30_000 + LEASE + 1
@@ -238,9 +241,15 @@ def test_errors_from_finish_and_recover_share_one_list(client: SyncClient, keys:
     state = assert_invariants(client, keys, TASKS)
     assert state.job("j1")["s"] == "failed"
     assert state.errors("j1") == [
-        {"at": NOW + 10, "attempt": 1, "type": "ValueError", "message": "boom"},
-        lost_entry(2, NOW + 20 + LEASE + 1, "w2"),
-        {"at": NOW + 5010, "attempt": 3, "type": "ValueError", "message": "boom"},
+        {"at": NOW + 10, "started": NOW, "attempt": 1, "type": "ValueError", "message": "boom"},
+        lost_entry(2, NOW + 20 + LEASE + 1, "w2", NOW + 20),
+        {
+            "at": NOW + 5010,
+            "started": NOW + 5000,
+            "attempt": 3,
+            "type": "ValueError",
+            "message": "boom",
+        },
     ]
 
 

@@ -13,7 +13,7 @@ def test_valid_job_ids(job_id: str) -> None:
     assert check_job_id(job_id) == job_id
 
 
-@pytest.mark.parametrize("job_id", ["", "a b", "a{b}", "a" * 129, "x:p", "x:r", "x:e", "é"])
+@pytest.mark.parametrize("job_id", ["", "a b", "a{b}", "a" * 129, "x:p", "x:r", "x:e", "x:x", "é"])
 def test_invalid_job_ids(job_id: str) -> None:
     with pytest.raises(InvalidInput):
         check_job_id(job_id)
