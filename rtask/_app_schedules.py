@@ -251,8 +251,9 @@ class ScheduleMethods:
         return drive_sync(_app(self).sync_client(), plan)
 
     async def trigger_schedule(self, schedule_id: str, queue: str | None = None) -> Job[Any]:
-        """Run a schedule now (its waiting job is made due now, or a job is
-        created; a running one is returned as is). Returns the job's handle."""
+        """Run a schedule now (a job for "now" takes the place of a waiting
+        future tick's job; one already due or retrying is made due now; a
+        running one is returned as is). Returns the job's handle."""
         q, task, job_id = await drive_async(
             _app(self).async_client(), trigger_plan(_app(self), schedule_id, queue)
         )

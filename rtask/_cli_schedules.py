@@ -152,7 +152,7 @@ def stop_schedule(
 @click.argument("schedule_id")
 @click.option("--queue", default=None, help="The schedule's queue (default: search all).")
 def trigger_schedule(app_spec: str, schedule_id: str, queue: str | None) -> None:
-    """Run a schedule now (its waiting job is made due now, or one is created)."""
+    """Run a schedule now, in place of its waiting future tick (none is lost)."""
     with _operating(app_spec) as app:
         job = app.trigger_schedule_sync(schedule_id, queue)
     click.echo(f"schedule {schedule_id}: job {job.id} runs now")
