@@ -31,7 +31,7 @@ async def main() -> None:
     worker = app.worker(concurrency=8, threads=2, handle_signals=False)
     running = asyncio.create_task(worker.run())
     try:
-        heavy = await hash_rounds.enqueue_many([(300_000,)] * 2)
+        heavy = await hash_rounds.enqueue_many([(1_500_000,)] * 2)
         light = await ping.enqueue()
         await light.result(timeout=10)
         digests = [await j.result(timeout=30) for j in heavy]
