@@ -11,7 +11,8 @@
 --          waiting job is cancelled becomes pending: its next job is planned)
 -- KEYS[7], KEYS[8], KEYS[9]  unique hash, done zset (waiters; also the
 --          channel), unique_exp zset
--- KEYS[10]  optional: events stream (given = events on: "cancelled")
+-- KEYS[10]  created index (zset; retention deletes records: see delete_jobs)
+-- KEYS[11]  optional: events stream (given = events on: "cancelled")
 --
 -- ARGV[1]  now_ms, or '' to use the server clock
 -- ARGV[2]  id
@@ -38,7 +39,7 @@ if st.t ~= ARGV[3] then
   return {now, -4}
 end
 local code = cancel_job(jobs, KEYS[2], KEYS[3], KEYS[4], id, st, ARGV[4], now,
-  tonumber(ARGV[5]), tonumber(ARGV[6]), KEYS[10])
+  tonumber(ARGV[5]), tonumber(ARGV[6]), KEYS[11], KEYS[10])
 if code == 1 then
   free_schedule(KEYS[5], KEYS[6], id, st, now)
 end

@@ -11,6 +11,7 @@
 -- KEYS[5]  the set read: scheduled:<task>, ready:<task> or running
 -- KEYS[6], KEYS[7]  scheduled:<task>, ready:<task>
 -- KEYS[8]  unique_exp zset
+-- KEYS[9]  created index (zset; retention deletes records: see delete_jobs)
 --
 -- ARGV[1]  now_ms, or '' to use the server clock
 -- ARGV[2]  task name
@@ -55,7 +56,7 @@ for _, id in ipairs(ids) do
   end
 end
 if #cancelled > 0 then
-  trim_terminal(KEYS[2], jobs, now, tonumber(ARGV[8]), tonumber(ARGV[9]), 2 * #cancelled + 8)
+  trim_terminal(KEYS[2], jobs, now, tonumber(ARGV[8]), tonumber(ARGV[9]), 2 * #cancelled + 8, KEYS[9])
 end
 local finished = {}
 for _, id in ipairs(cancelled) do

@@ -17,7 +17,8 @@
 -- KEYS[8+2i-1], KEYS[8+2i]  scheduled:<task i>, ready:<task i>  (i = 1..T)
 -- KEYS[9+2T], KEYS[10+2T], KEYS[11+2T]  unique hash, done zset (waiters; also
 --          the channel), unique_exp zset
--- KEYS[12+2T]  optional: events stream (given = events on: one event per
+-- KEYS[12+2T]  created index (zset: created ms per job; see delete_jobs)
+-- KEYS[13+2T]  optional: events stream (given = events on: one event per
 --             applied outcome: succeeded, retrying, failed, cancelled,
 --             snoozed, released)
 --
@@ -65,7 +66,8 @@ for i = 1, ntasks do
 end
 local first = 10 + 2 * ntasks
 local unique, done, unique_exp = KEYS[9 + 2 * ntasks], KEYS[10 + 2 * ntasks], KEYS[11 + 2 * ntasks]
-local events = KEYS[12 + 2 * ntasks]
+local created = KEYS[12 + 2 * ntasks]
+local events = KEYS[13 + 2 * ntasks]
 
 local ids = {}
 for j = first, #ARGV, 6 do
@@ -221,7 +223,7 @@ for _, e in ipairs(ended) do
     rec.a = nil
     if next >= 0 then
       local _, woke = create_tick_job(jobs, schedules, st.sc, rec, next,
-        KEYS[7 + 2 * i], KEYS[8 + 2 * i], now, events)
+        KEYS[7 + 2 * i], KEYS[8 + 2 * i], now, events, created)
       wake = wake or woke
       if not rec.a then  -- that tick fired before: plan.lua goes on from it
         redis.call('ZADD', pending, now, st.sc)
@@ -238,7 +240,7 @@ end
 -- Retention: remove at least as many old entries as this call added.
 for status, added in pairs(finished) do
   local keep = retention[status]
-  trim_terminal(indexes[status], jobs, now, keep[1], keep[2], 2 * added + 8)
+  trim_terminal(indexes[status], jobs, now, keep[1], keep[2], 2 * added + 8, created)
 end
 
 notify_done(done, finished_ids)

@@ -81,13 +81,13 @@ local function set_of(json)
 end
 
 -- Deletes finished jobs (records and index entries) and the identities they
--- still hold.
-local function forget_jobs(jobs, index, unique, ids, states)
+-- still hold; `created` is the created index.
+local function forget_jobs(jobs, index, unique, ids, states, created)
   for k, id in ipairs(ids) do
     local st = states[k]
     if st and st.u and redis.call('HGET', unique, st.u) == id then
       redis.call('HDEL', unique, st.u)
     end
   end
-  delete_jobs(jobs, index, ids)
+  delete_jobs(jobs, index, ids, created)
 end

@@ -92,6 +92,11 @@ class QueueKeys:
         return self.base + "unique_exp"
 
     @property
+    def created(self) -> str:
+        """Every job of the queue by created time (zset, score = created ms)."""
+        return self.base + "created"
+
+    @property
     def done(self) -> str:
         """Zset of job ids someone waits for; also the channel their ids are published on."""
         return self.base + "done"

@@ -145,7 +145,7 @@ def enqueue(
     for task in task_index:
         script_keys += (keys.scheduled(task), keys.ready(task))
         args.append(task)
-    script_keys += (keys.unique, keys.unique_exp)
+    script_keys += (keys.unique, keys.unique_exp, keys.created)
     if events:
         script_keys.append(keys.events)
     for job in jobs:
@@ -354,7 +354,7 @@ def finish(
     for name, cap in tasks:
         script_keys += (keys.scheduled(name), keys.ready(name))
         args += (name, cap)
-    script_keys += (keys.unique, keys.done, keys.unique_exp)
+    script_keys += (keys.unique, keys.done, keys.unique_exp, keys.created)
     if events:
         script_keys.append(keys.events)
     for o in outcomes:
@@ -446,7 +446,7 @@ def recover(
         keys.pending_schedules,
     ]
     script_keys += [keys.ready(t) for t in tasks]
-    script_keys += (keys.unique, keys.done, keys.unique_exp)
+    script_keys += (keys.unique, keys.done, keys.unique_exp, keys.created)
     if events:
         script_keys.append(keys.events)
     args: list[str | bytes | int | float] = [
@@ -500,6 +500,7 @@ def cancel(
         keys.unique,
         keys.done,
         keys.unique_exp,
+        keys.created,
     ]
     if events:
         script_keys.append(keys.events)

@@ -205,6 +205,7 @@ def cancel_many(
         keys.scheduled(task),
         keys.ready(task),
         keys.unique_exp,
+        keys.created,
     ]
     args: Args = [
         _now_arg(now_ms),
@@ -260,7 +261,7 @@ def prune(
         _, read, deleted, kept_now = (int(x) for x in reply)
         return SweepReply(read, deleted, deleted, kept_now)
 
-    script_keys: list[str | bytes] = [keys.jobs, index_key[index], keys.unique]
+    script_keys: list[str | bytes] = [keys.jobs, index_key[index], keys.unique, keys.created]
     return Call(script("prune"), script_keys, args, decode)
 
 

@@ -240,6 +240,7 @@ def _expected_types(keys: QueueKeys, tasks: Sequence[str]) -> dict[str, str]:
         keys.unique: "hash",
         keys.unique_exp: "zset",
         keys.done: "zset",
+        keys.created: "zset",
     }
     for task in tasks:
         types[keys.scheduled(task)] = "zset"
@@ -472,6 +473,19 @@ def _check_unique(state: State, problems: list[str]) -> None:
             problems.append(f"unique {identity!r} still held by finished {holder_id}")
 
 
+def _check_created(state: State, problems: list[str]) -> None:
+    """The created index holds exactly the job records, each scored by its `ct`."""
+    index = state.zset(state.keys.created)
+    jobs = state.jobs
+    for job_id, st in jobs.items():
+        if job_id not in index:
+            problems.append(f"{job_id}: missing from the created index")
+        elif index[job_id] != st.get("ct"):
+            problems.append(f"{job_id}: created index score {index[job_id]} != ct {st.get('ct')}")
+    for member in index.keys() - jobs.keys():
+        problems.append(f"created index member {member} has no record")
+
+
 def assert_invariants(client: SyncClient, keys: QueueKeys, tasks: Sequence[str]) -> State:
     """Check lua/README.md's invariants on the whole state of the queue; return the state.
 
@@ -486,6 +500,7 @@ def assert_invariants(client: SyncClient, keys: QueueKeys, tasks: Sequence[str])
         _check_active(state, tasks, problems)
         _check_schedules(state, tasks, problems)
         _check_unique(state, problems)
+        _check_created(state, problems)
     assert not problems, "invariants broken:\n  " + "\n  ".join(problems)
     return state
 
