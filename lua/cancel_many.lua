@@ -12,6 +12,7 @@
 -- KEYS[6], KEYS[7]  scheduled:<task>, ready:<task>
 -- KEYS[8]  unique_exp zset
 -- KEYS[9]  created index (zset; retention deletes records: see delete_jobs)
+-- KEYS[10]  retrying hash (task -> number of its jobs with status retrying)
 --
 -- ARGV[1]  now_ms, or '' to use the server clock
 -- ARGV[2]  task name
@@ -41,6 +42,9 @@ for _, id in ipairs(ids) do
     if st.s == 'running' then
       requested[#requested + 1] = id
     else
+      if st.s == 'retrying' then
+        redis.call('HINCRBY', KEYS[10], st.t, -1)
+      end
       redis.call('ZREM', KEYS[6], id)
       redis.call('ZREM', KEYS[7], id)
       redis.call('ZADD', KEYS[2], now, id)

@@ -166,11 +166,15 @@ end
 -- slot) until its worker acknowledges or its lease expires (code 2); a
 -- finished job is left untouched (code 0). `cancelled` is the cancelled
 -- index, trimmed to max age `keep_ms` and `keep_count`; `stream` the events
--- stream (nil: events off); `created` the created-time index.
+-- stream (nil: events off); `created` the created-time index; `retrying`
+-- the retrying counts (see count_retrying).
 local function cancel_job(jobs, cancelled, scheduled, ready, id, st, reason, now, keep_ms, keep_count,
-    stream, created)
+    stream, created, retrying)
   local code
   if st.s == 'scheduled' or st.s == 'retrying' then
+    if st.s == 'retrying' then
+      redis.call('HINCRBY', retrying, st.t, -1)
+    end
     redis.call('ZREM', scheduled, id)
     redis.call('ZREM', ready, id)
     redis.call('ZADD', cancelled, now, id)

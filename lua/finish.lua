@@ -18,7 +18,8 @@
 -- KEYS[9+2T], KEYS[10+2T], KEYS[11+2T]  unique hash, done zset (waiters; also
 --          the channel), unique_exp zset
 -- KEYS[12+2T]  created index (zset: created ms per job; see delete_jobs)
--- KEYS[13+2T]  optional: events stream (given = events on: one event per
+-- KEYS[13+2T]  retrying hash (task -> number of its jobs with status retrying)
+-- KEYS[14+2T]  optional: events stream (given = events on: one event per
 --             applied outcome: succeeded, retrying, failed, cancelled,
 --             snoozed, released)
 --
@@ -67,7 +68,8 @@ end
 local first = 10 + 2 * ntasks
 local unique, done, unique_exp = KEYS[9 + 2 * ntasks], KEYS[10 + 2 * ntasks], KEYS[11 + 2 * ntasks]
 local created = KEYS[12 + 2 * ntasks]
-local events = KEYS[13 + 2 * ntasks]
+local retrying = KEYS[13 + 2 * ntasks]
+local events = KEYS[14 + 2 * ntasks]
 
 local ids = {}
 for j = first, #ARGV, 6 do
@@ -118,6 +120,7 @@ local old_errors = #error_fields > 0 and redis.call('HMGET', jobs, unpack(error_
 local writes, zadds, released, finished, finished_ids = {}, {}, {}, {}, {}
 local ended = {}  -- schedules' jobs that ended: {id, st, next}
 local wake = false
+local retried = {}  -- task -> jobs that became retrying (one HINCRBY per task)
 
 local function terminal(id, st, status, when, next)
   st.s = status
@@ -160,6 +163,7 @@ local function apply(id, st, code, delay, blob, next)
       terminal(id, st, 'failed', now, next)
     else
       st.s = 'retrying'
+      retried[st.t] = (retried[st.t] or 0) + 1
       wait_again(id, st, now + delay)
     end
   elseif code == 3 then
@@ -172,6 +176,9 @@ local function apply(id, st, code, delay, blob, next)
     -- 4 snoozed, 6 released: the attempt is given back
     st.a = st.a - 1
     st.s = st.a == 0 and 'scheduled' or 'retrying'
+    if st.a > 0 then
+      retried[st.t] = (retried[st.t] or 0) + 1
+    end
     wait_again(id, st, code == 4 and now + delay or st.due)
   end
 end
@@ -212,6 +219,9 @@ if #writes > 0 then
   call_chunked('HSET', {jobs}, writes)
 end
 flush_zadds(zadds)
+for task, count in pairs(retried) do
+  redis.call('HINCRBY', retrying, task, count)
+end
 
 -- Follow-ups: the next job of each schedule whose job just ended.
 for _, e in ipairs(ended) do

@@ -13,7 +13,8 @@
 -- KEYS[9+T], KEYS[10+T], KEYS[11+T]  unique hash, done zset (waiters; also
 --          the channel), unique_exp zset
 -- KEYS[12+T]  created index (zset: created ms per job; see delete_jobs)
--- KEYS[13+T]  optional: events stream (given = events on: "lost" per job)
+-- KEYS[13+T]  retrying hash (task -> number of its jobs with status retrying)
+-- KEYS[14+T]  optional: events stream (given = events on: "lost" per job)
 --
 -- ARGV[1]  now_ms, or '' to use the server clock
 -- ARGV[2]  gate_ms: the sweep runs only if no sweep ran in the last gate_ms
@@ -48,7 +49,8 @@ local limit = tonumber(ARGV[3])
 local ntasks = tonumber(ARGV[9])
 local unique, done, unique_exp = KEYS[9 + ntasks], KEYS[10 + ntasks], KEYS[11 + ntasks]
 local created = KEYS[12 + ntasks]
-local events = KEYS[13 + ntasks]
+local retrying = KEYS[13 + ntasks]
+local events = KEYS[14 + ntasks]
 local failed_ids = {}
 local ready_of = {}
 for i = 1, ntasks do
@@ -89,6 +91,7 @@ for _, id in ipairs(expired) do
       else
         st.s = 'retrying'
         st.due = now
+        redis.call('HINCRBY', retrying, st.t, 1)
         redis.call('ZADD', ready_of[st.t], ready_score(st.p, now), id)
         requeued = requeued + 1
       end

@@ -8,7 +8,8 @@
 -- KEYS[4]  cancelled index
 -- KEYS[5], KEYS[6]  scheduled:<task>, ready:<task> of the schedule's task
 -- KEYS[7]  created index (zset; retention deletes records: see delete_jobs)
--- KEYS[8]  optional: events stream (given = events on: "cancelled")
+-- KEYS[8]  retrying hash (task -> number of its jobs with status retrying)
+-- KEYS[9]  optional: events stream (given = events on: "cancelled")
 --
 -- ARGV[1]  now_ms, or '' to use the server clock
 -- ARGV[2]  schedule id
@@ -45,7 +46,7 @@ local st = rec.a and ARGV[4] == '1' and redis.call('HGET', jobs, rec.a)
 if st then
   st = cjson.decode(st)
   cancelled = cancel_job(jobs, KEYS[4], KEYS[5], KEYS[6], rec.a, st, ARGV[5], now,
-    tonumber(ARGV[6]), tonumber(ARGV[7]), KEYS[8], KEYS[7])
+    tonumber(ARGV[6]), tonumber(ARGV[7]), KEYS[9], KEYS[7], KEYS[8])
   if cancelled == 1 then
     rec.a = nil  -- a running job frees the schedule when it ends
   end

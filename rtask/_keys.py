@@ -92,6 +92,11 @@ class QueueKeys:
         return self.base + "unique_exp"
 
     @property
+    def retrying(self) -> str:
+        """Task -> number of its jobs with status retrying (hash)."""
+        return self.base + "retrying"
+
+    @property
     def created(self) -> str:
         """Every job of the queue by created time (zset, score = created ms)."""
         return self.base + "created"

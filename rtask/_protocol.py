@@ -242,6 +242,7 @@ def claim(
         limit, period_ms = (rates or _NO_RATES).get(name, (0, 0))
         script_keys.append(keys.rate(name))
         args += (limit, period_ms)
+    script_keys.append(keys.retrying)
     if events:
         script_keys.append(keys.events)
     return Call(script("claim"), script_keys, args, _claim_decoder(queue), idempotent=False)
@@ -354,7 +355,7 @@ def finish(
     for name, cap in tasks:
         script_keys += (keys.scheduled(name), keys.ready(name))
         args += (name, cap)
-    script_keys += (keys.unique, keys.done, keys.unique_exp, keys.created)
+    script_keys += (keys.unique, keys.done, keys.unique_exp, keys.created, keys.retrying)
     if events:
         script_keys.append(keys.events)
     for o in outcomes:
@@ -446,7 +447,7 @@ def recover(
         keys.pending_schedules,
     ]
     script_keys += [keys.ready(t) for t in tasks]
-    script_keys += (keys.unique, keys.done, keys.unique_exp, keys.created)
+    script_keys += (keys.unique, keys.done, keys.unique_exp, keys.created, keys.retrying)
     if events:
         script_keys.append(keys.events)
     args: list[str | bytes | int | float] = [
@@ -501,6 +502,7 @@ def cancel(
         keys.done,
         keys.unique_exp,
         keys.created,
+        keys.retrying,
     ]
     if events:
         script_keys.append(keys.events)

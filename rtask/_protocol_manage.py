@@ -57,6 +57,7 @@ def rerun(
         keys.unique,
         keys.scheduled(task),
         keys.ready(task),
+        keys.retrying,
     ]
     args: Args = [_now_arg(now_ms), keys.wake_channel, task, delay_ms, *ids]
     return Call(script("rerun"), script_keys, args, lambda r: [RerunResult(int(c)) for c in r[1:]])
@@ -147,6 +148,7 @@ def retry_failed(
     script_keys: list[str | bytes] = [keys.jobs, keys.running, keys.failed, keys.unique]
     for task in tasks:
         script_keys += (keys.scheduled(task), keys.ready(task))
+    script_keys.append(keys.retrying)
     args: Args = [
         _now_arg(now_ms),
         keys.wake_channel,
@@ -206,6 +208,7 @@ def cancel_many(
         keys.ready(task),
         keys.unique_exp,
         keys.created,
+        keys.retrying,
     ]
     args: Args = [
         _now_arg(now_ms),

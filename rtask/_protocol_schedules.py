@@ -230,6 +230,7 @@ def unschedule(
         keys.scheduled(task),
         keys.ready(task),
         keys.created,
+        keys.retrying,
     ]
     if events:
         script_keys.append(keys.events)

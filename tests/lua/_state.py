@@ -241,6 +241,7 @@ def _expected_types(keys: QueueKeys, tasks: Sequence[str]) -> dict[str, str]:
         keys.unique_exp: "zset",
         keys.done: "zset",
         keys.created: "zset",
+        keys.retrying: "hash",
     }
     for task in tasks:
         types[keys.scheduled(task)] = "zset"
@@ -486,6 +487,21 @@ def _check_created(state: State, problems: list[str]) -> None:
         problems.append(f"created index member {member} has no record")
 
 
+def _check_retrying(state: State, problems: list[str]) -> None:
+    """`retrying[task]` is the number of the task's jobs with status retrying
+    (a task with none: 0 or no field)."""
+    counts = {task: int(n) for task, n in state.hash(state.keys.retrying).items()}
+    actual: dict[str, int] = {}
+    for st in state.jobs.values():
+        if st.get("s") == "retrying":
+            actual[st["t"]] = actual.get(st["t"], 0) + 1
+    for task in counts.keys() | actual.keys():
+        if counts.get(task, 0) != actual.get(task, 0):
+            problems.append(
+                f"retrying[{task}] = {counts.get(task, 0)}, but {actual.get(task, 0)} jobs retry"
+            )
+
+
 def assert_invariants(client: SyncClient, keys: QueueKeys, tasks: Sequence[str]) -> State:
     """Check lua/README.md's invariants on the whole state of the queue; return the state.
 
@@ -501,6 +517,7 @@ def assert_invariants(client: SyncClient, keys: QueueKeys, tasks: Sequence[str])
         _check_schedules(state, tasks, problems)
         _check_unique(state, problems)
         _check_created(state, problems)
+        _check_retrying(state, problems)
     assert not problems, "invariants broken:\n  " + "\n  ".join(problems)
     return state
 
