@@ -279,9 +279,9 @@ def count_plan(
 ) -> Plan[int]:
     """How many jobs of `queue` (and `task`, or the filter's tasks) have
     `status`: from stats.lua's O(1)/O(log n) reads when only status and task
-    are asked for; otherwise (other filters, finished jobs of some tasks, or
-    retrying jobs, which share the task's sets with scheduled and queued
-    ones) by `count_filtered_plan`'s bounded reads."""
+    are asked for (retrying: the counts the scripts keep); otherwise (other
+    filters, or finished jobs of some tasks) by `count_filtered_plan`'s
+    bounded reads."""
     try:
         wanted = JobStatus(status)
     except ValueError:
@@ -290,8 +290,7 @@ def count_plan(
     if where.tasks is not None and task is not None:
         raise InvalidInput("pass either task or a filter's tasks, not both")
     tasks = [task] if task is not None else _names("tasks", where.tasks)
-    scan = where.narrows or wanted is JobStatus.RETRYING
-    if scan or (wanted.finished and tasks is not None):
+    if where.narrows or (wanted.finished and tasks is not None):
         return (yield from count_filtered_plan(app, queue, wanted, tasks, where))
     (stats,) = yield from stats_plan(app, [queue], 0.0)
     assert isinstance(stats, QueueStats)
