@@ -87,9 +87,26 @@ local function append_error(jobs, id, entry_json, now, started)
   redis.call('HSET', jobs, key, with_error(redis.call('HGET', jobs, key), entry_json, now, started))
 end
 
+-- The optional keys a caller passes after a script's fixed keys (from
+-- KEYS[first] on), told apart by name: `created`, the created-time index
+-- (App(index_created=True)), and `events`, the events stream (App(events=True));
+-- nil when not passed (off).
+local function optional_keys(first)
+  local out = {}
+  for k = first, #KEYS do
+    local key = KEYS[k]
+    if string.sub(key, -9) == '}:created' then
+      out.created = key
+    elseif string.sub(key, -8) == '}:events' then
+      out.events = key
+    end
+  end
+  return out
+end
+
 -- Removes every field of each job's record, the ids from `created` (the
--- queue's created-time index: every record is in it, so every caller passes
--- it), and the ids from `index` if given.
+-- queue's created-time index, nil when off: when on, every record is in it,
+-- so every script that deletes passes it), and the ids from `index` if given.
 local function delete_jobs(jobs, index, ids, created)
   if #ids == 0 then
     return
@@ -105,7 +122,9 @@ local function delete_jobs(jobs, index, ids, created)
     fields[#fields + 1] = id .. ':x'
   end
   call_chunked('HDEL', {jobs}, fields)
-  call_chunked('ZREM', {created}, ids)
+  if created then
+    call_chunked('ZREM', {created}, ids)
+  end
   if index then
     call_chunked('ZREM', {index}, ids)
   end

@@ -17,9 +17,9 @@
 -- KEYS[8+2i-1], KEYS[8+2i]  scheduled:<task i>, ready:<task i>  (i = 1..T)
 -- KEYS[9+2T], KEYS[10+2T], KEYS[11+2T]  unique hash, done zset (waiters; also
 --          the channel), unique_exp zset
--- KEYS[12+2T]  created index (zset: created ms per job; see delete_jobs)
--- KEYS[13+2T]  retrying hash (task -> number of its jobs with status retrying)
--- KEYS[14+2T]  optional: events stream (given = events on: one event per
+-- KEYS[12+2T]  retrying hash (task -> number of its jobs with status retrying)
+-- KEYS[13+2T..]  optional: created index (App(index_created=True)), events
+--             stream (given = events on: one event per
 --             applied outcome: succeeded, retrying, failed, cancelled,
 --             snoozed, released)
 --
@@ -67,9 +67,9 @@ for i = 1, ntasks do
 end
 local first = 10 + 2 * ntasks
 local unique, done, unique_exp = KEYS[9 + 2 * ntasks], KEYS[10 + 2 * ntasks], KEYS[11 + 2 * ntasks]
-local created = KEYS[12 + 2 * ntasks]
-local retrying = KEYS[13 + 2 * ntasks]
-local events = KEYS[14 + 2 * ntasks]
+local retrying = KEYS[12 + 2 * ntasks]
+local opt = optional_keys(13 + 2 * ntasks)
+local created, events = opt.created, opt.events
 
 local ids = {}
 for j = first, #ARGV, 6 do

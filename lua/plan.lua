@@ -8,8 +8,7 @@
 -- KEYS[2]  schedules hash
 -- KEYS[3]  pending schedules zset
 -- KEYS[3+2i-1], KEYS[3+2i]  scheduled:<task i>, ready:<task i>  (i = 1..T)
--- KEYS[4+2T]  created index (zset: created ms per job; see delete_jobs)
--- KEYS[5+2T]  optional: events stream (given = events on: "enqueued")
+-- KEYS[4+2T..]  optional: created index (App(index_created=True)), events stream (given = events on: "enqueued"); told apart by name
 --
 -- ARGV[1]  now_ms, or '' to use the server clock
 -- ARGV[2]  wake channel
@@ -28,8 +27,8 @@
 local jobs, schedules, pending = KEYS[1], KEYS[2], KEYS[3]
 local now = now_ms(ARGV[1])
 local ntasks = tonumber(ARGV[3])
-local created = KEYS[4 + 2 * ntasks]
-local events = KEYS[5 + 2 * ntasks]
+local opt = optional_keys(4 + 2 * ntasks)
+local created, events = opt.created, opt.events
 local out = {now}
 local wake = false
 

@@ -5,7 +5,7 @@
 -- KEYS[1]  jobs hash
 -- KEYS[2]  the finished index of the status (succeeded, failed or cancelled)
 -- KEYS[3]  unique hash
--- KEYS[4]  created index (zset: created ms per job; see delete_jobs)
+-- KEYS[4]  optional: created index (App(index_created=True))
 --
 -- ARGV[1]  now_ms, or '' to use the server clock
 -- ARGV[2]  mode: 'before' (finished before ARGV[3] ms: delete the matching

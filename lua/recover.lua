@@ -12,9 +12,8 @@
 -- KEYS[8+i]  ready:<task i>  (i = 1..T)
 -- KEYS[9+T], KEYS[10+T], KEYS[11+T]  unique hash, done zset (waiters; also
 --          the channel), unique_exp zset
--- KEYS[12+T]  created index (zset: created ms per job; see delete_jobs)
--- KEYS[13+T]  retrying hash (task -> number of its jobs with status retrying)
--- KEYS[14+T]  optional: events stream (given = events on: "lost" per job)
+-- KEYS[12+T]  retrying hash (task -> number of its jobs with status retrying)
+-- KEYS[13+T..]  optional: created index (App(index_created=True)), events stream (given = events on: "lost" per job); told apart by name
 --
 -- ARGV[1]  now_ms, or '' to use the server clock
 -- ARGV[2]  gate_ms: the sweep runs only if no sweep ran in the last gate_ms
@@ -48,9 +47,9 @@ end
 local limit = tonumber(ARGV[3])
 local ntasks = tonumber(ARGV[9])
 local unique, done, unique_exp = KEYS[9 + ntasks], KEYS[10 + ntasks], KEYS[11 + ntasks]
-local created = KEYS[12 + ntasks]
-local retrying = KEYS[13 + ntasks]
-local events = KEYS[14 + ntasks]
+local retrying = KEYS[12 + ntasks]
+local opt = optional_keys(13 + ntasks)
+local created, events = opt.created, opt.events
 local failed_ids = {}
 local ready_of = {}
 for i = 1, ntasks do

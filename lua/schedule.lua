@@ -11,8 +11,7 @@
 -- KEYS[3]  schedules hash (layout in schedule_common.lua)
 -- KEYS[4]  pending schedules zset
 -- KEYS[4+2i-1], KEYS[4+2i]  scheduled:<task i>, ready:<task i>  (i = 1..T)
--- KEYS[5+2T]  created index (zset: created ms per job; see delete_jobs)
--- KEYS[6+2T]  optional: events stream (given = events on: "enqueued")
+-- KEYS[5+2T..]  optional: created index (App(index_created=True)), events stream (given = events on: "enqueued"); told apart by name
 --
 -- ARGV[1]  now_ms, or '' to use the server clock
 -- ARGV[2]  wake channel
@@ -32,8 +31,8 @@ local now = now_ms(ARGV[1])
 local upsert = ARGV[3] == 'upsert'
 local ntasks = tonumber(ARGV[4])
 local first = 5 + ntasks
-local created = KEYS[5 + 2 * ntasks]
-local events = KEYS[6 + 2 * ntasks]
+local opt = optional_keys(5 + 2 * ntasks)
+local created, events = opt.created, opt.events
 local out = {now}
 local wake = false
 

@@ -39,7 +39,7 @@ end
 -- new id and whether to wake workers; nil when that tick's job already
 -- exists (the tick fired before: `lt` moves on, nothing is created).
 -- `stream`: the events stream (nil: events off); `created`: the created
--- index, where every new job goes.
+-- index, where every new job goes (nil: off).
 local function create_tick_job(jobs, schedules, sid, rec, tick, scheduled, ready, now, stream,
     created)
   local id = tick_job_id(sid, tick)
@@ -52,7 +52,9 @@ local function create_tick_job(jobs, schedules, sid, rec, tick, scheduled, ready
     id, '{"ct":' .. now .. ',"due":' .. tick .. ',"sc":"' .. sid .. '","tk":' .. tick
       .. ',"sv":' .. rec.v .. ',' .. tpl[1],
     id .. ':p', tpl[2])
-  redis.call('ZADD', created, now, id)
+  if created then
+    redis.call('ZADD', created, now, id)
+  end
   rec.a = id
   emit_event(stream, 'enqueued', id, {t = rec.t, a = 0}, now, {'due', tick})
   return id, place_job(scheduled, ready, id, rec.p or 0, tick, now)

@@ -45,6 +45,8 @@ def created_doc(
     app: App, queue: str, statuses: list[str], where: Filter, descending: bool
 ) -> dict[str, Any]:
     """The page token document of a first page: one cursor per shard."""
+    if not app.index_created:
+        raise InvalidInput("order='created' needs the created index: App(index_created=True)")
     shards = app.shards(queue)  # (checks the queue name)
     tasks = where.tasks
     names = sorted(set(tasks)) if tasks is not None else []

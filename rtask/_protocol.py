@@ -145,7 +145,7 @@ def enqueue(
     for task in task_index:
         script_keys += (keys.scheduled(task), keys.ready(task))
         args.append(task)
-    script_keys += (keys.unique, keys.unique_exp, keys.created)
+    script_keys += (keys.unique, keys.unique_exp, *keys.index_keys)
     if events:
         script_keys.append(keys.events)
     for job in jobs:
@@ -355,7 +355,7 @@ def finish(
     for name, cap in tasks:
         script_keys += (keys.scheduled(name), keys.ready(name))
         args += (name, cap)
-    script_keys += (keys.unique, keys.done, keys.unique_exp, keys.created, keys.retrying)
+    script_keys += (keys.unique, keys.done, keys.unique_exp, keys.retrying, *keys.index_keys)
     if events:
         script_keys.append(keys.events)
     for o in outcomes:
@@ -447,7 +447,7 @@ def recover(
         keys.pending_schedules,
     ]
     script_keys += [keys.ready(t) for t in tasks]
-    script_keys += (keys.unique, keys.done, keys.unique_exp, keys.created, keys.retrying)
+    script_keys += (keys.unique, keys.done, keys.unique_exp, keys.retrying, *keys.index_keys)
     if events:
         script_keys.append(keys.events)
     args: list[str | bytes | int | float] = [
@@ -501,8 +501,8 @@ def cancel(
         keys.unique,
         keys.done,
         keys.unique_exp,
-        keys.created,
         keys.retrying,
+        *keys.index_keys,
     ]
     if events:
         script_keys.append(keys.events)

@@ -207,8 +207,8 @@ def cancel_many(
         keys.scheduled(task),
         keys.ready(task),
         keys.unique_exp,
-        keys.created,
         keys.retrying,
+        *keys.index_keys,
     ]
     args: Args = [
         _now_arg(now_ms),
@@ -264,7 +264,7 @@ def prune(
         _, read, deleted, kept_now = (int(x) for x in reply)
         return SweepReply(read, deleted, deleted, kept_now)
 
-    script_keys: list[str | bytes] = [keys.jobs, index_key[index], keys.unique, keys.created]
+    script_keys: list[str | bytes] = [keys.jobs, index_key[index], keys.unique, *keys.index_keys]
     return Call(script("prune"), script_keys, args, decode)
 
 

@@ -25,7 +25,7 @@ pytestmark = pytest.mark.timeout(30)
 APP_SOURCE = """
 import rtask
 
-app = rtask.App({url!r}, prefix={prefix!r})
+app = rtask.App({url!r}, prefix={prefix!r}, index_created=True)
 
 
 @app.task(name="ok")

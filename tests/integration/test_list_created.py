@@ -45,7 +45,7 @@ def test_created_order_across_statuses(backend_url: str, prefix: str) -> None:
 
 
 async def _across_statuses(backend_url: str, prefix: str) -> None:
-    app = rtask.App(backend_url, prefix=prefix)
+    app = rtask.App(backend_url, prefix=prefix, index_created=True)
 
     @app.task(name="a", max_attempts=1)
     def a(n: int) -> int:
@@ -103,7 +103,7 @@ def _all_of(app: rtask.App, status: JobStatus) -> list[JobInfo]:
 
 
 def test_created_order_merges_the_shards(backend_url: str, prefix: str) -> None:
-    app = rtask.App(backend_url, prefix=prefix, shards={"emails": 3})
+    app = rtask.App(backend_url, prefix=prefix, shards={"emails": 3}, index_created=True)
 
     @app.task(name="send", queue="emails")
     def send(n: int) -> int:
@@ -134,7 +134,7 @@ def test_a_small_budget_and_a_sparse_filter_keep_the_merged_order(
     import rtask._list
 
     monkeypatch.setattr(rtask._list, "BUDGET", 3)
-    app = rtask.App(backend_url, prefix=prefix, shards={"emails": 3})
+    app = rtask.App(backend_url, prefix=prefix, shards={"emails": 3}, index_created=True)
 
     @app.task(name="send", queue="emails")
     def send(n: int) -> int:
@@ -153,5 +153,26 @@ def test_a_small_budget_and_a_sparse_filter_keep_the_merged_order(
             assert [j.id for j in got] == expected
             back = _walk(app, limit, queue="emails", tags=["x"], descending=True)
             assert [j.id for j in back] == expected[::-1]
+    finally:
+        app.close()
+
+
+def test_without_the_option_no_index_is_kept(backend_url: str, prefix: str) -> None:
+    """Off by default: no `created` key is written, and order="created" says
+    what it needs."""
+    app = rtask.App(backend_url, prefix=prefix)
+
+    @app.task(name="a")
+    def a(n: int) -> int:
+        return n
+
+    try:
+        a.enqueue_many_sync([(1,), (2,)])
+        job = a.enqueue_sync(3)
+        job.cancel()
+        assert app.sync_client().redis.exists(app.keys("default").created) == 0
+        with pytest.raises(InvalidInput, match="index_created"):
+            app.jobs_sync(order="created")
+        assert len(app.jobs_sync(status="queued").jobs) == 2
     finally:
         app.close()

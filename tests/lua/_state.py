@@ -475,7 +475,12 @@ def _check_unique(state: State, problems: list[str]) -> None:
 
 
 def _check_created(state: State, problems: list[str]) -> None:
-    """The created index holds exactly the job records, each scored by its `ct`."""
+    """With the index on, the created index holds exactly the job records,
+    each scored by its `ct`; off, it does not exist."""
+    if not state.keys.index_created:
+        if state.keys.created in state.raw:
+            problems.append("the created index exists while it is off")
+        return
     index = state.zset(state.keys.created)
     jobs = state.jobs
     for job_id, st in jobs.items():

@@ -6,6 +6,8 @@ statuses."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from rtask import _protocol as proto
 from rtask import _protocol_manage as manage
 from rtask._client import SyncClient
@@ -19,6 +21,7 @@ from tests.lua._state import (
     new_job,
     outcome,
 )
+from tests.lua.conftest import CheckedClient
 
 TASKS = ("t", "u")
 ALL = ["scheduled", "queued", "running", "retrying", "succeeded", "failed", "cancelled"]
@@ -100,3 +103,19 @@ def test_list_reads_the_index_across_statuses(client: SyncClient, keys: QueueKey
     waiting = page(["queued", "scheduled"], None, desc=True)
     assert isinstance(waiting, manage.ListReply)
     assert [i for i, _ in waiting.jobs] == ["x", "y"]
+
+
+def test_off_no_script_writes_the_index(client: SyncClient, keys: QueueKeys) -> None:
+    """Without the option (keys without the created index) the same calls
+    keep no index; the other invariants hold all the same."""
+    off = replace(keys, index_created=False)
+    assert isinstance(client, CheckedClient)
+    client.keys = off  # check every call against the keys with the index off
+    enqueue(client, off, [new_job(f"j{k}", max_attempts=1) for k in range(3)])
+    held = claim(client, off, 3).jobs
+    codes = [proto.OutcomeCode.SUCCEEDED, proto.OutcomeCode.FAILED, proto.OutcomeCode.SUCCEEDED]
+    outcomes = [outcome(job, code) for job, code in zip(held, codes, strict=True)]
+    finish(client, off, outcomes, now=NOW + 10, retention=proto.Retention(succeeded_max=1))
+    state = assert_invariants(client, off, TASKS)
+    assert keys.created not in state.raw
+    assert len(state.jobs) == 2  # one succeeded job trimmed
