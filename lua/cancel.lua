@@ -11,7 +11,8 @@
 --          waiting job is cancelled becomes pending: its next job is planned)
 -- KEYS[7], KEYS[8], KEYS[9]  unique hash, done zset (waiters; also the
 --          channel), unique_exp zset
--- KEYS[10]  optional: events stream (given = events on: "cancelled")
+-- KEYS[10]  retrying hash (task -> number of its jobs with status retrying)
+-- KEYS[11..]  optional: created index (App(index_created=True)), events stream (given = events on: "cancelled"); told apart by name
 --
 -- ARGV[1]  now_ms, or '' to use the server clock
 -- ARGV[2]  id
@@ -27,6 +28,7 @@
 -- @include schedule_common
 
 local jobs = KEYS[1]
+local opt = optional_keys(11)
 local now = now_ms(ARGV[1])
 local id = ARGV[2]
 local raw = redis.call('HGET', jobs, id)
@@ -38,7 +40,7 @@ if st.t ~= ARGV[3] then
   return {now, -4}
 end
 local code = cancel_job(jobs, KEYS[2], KEYS[3], KEYS[4], id, st, ARGV[4], now,
-  tonumber(ARGV[5]), tonumber(ARGV[6]), KEYS[10])
+  tonumber(ARGV[5]), tonumber(ARGV[6]), opt.events, opt.created, KEYS[10])
 if code == 1 then
   free_schedule(KEYS[5], KEYS[6], id, st, now)
 end

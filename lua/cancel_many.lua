@@ -11,6 +11,8 @@
 -- KEYS[5]  the set read: scheduled:<task>, ready:<task> or running
 -- KEYS[6], KEYS[7]  scheduled:<task>, ready:<task>
 -- KEYS[8]  unique_exp zset
+-- KEYS[9]  retrying hash (task -> number of its jobs with status retrying)
+-- KEYS[10]  optional: created index (App(index_created=True))
 --
 -- ARGV[1]  now_ms, or '' to use the server clock
 -- ARGV[2]  task name
@@ -40,6 +42,9 @@ for _, id in ipairs(ids) do
     if st.s == 'running' then
       requested[#requested + 1] = id
     else
+      if st.s == 'retrying' then
+        redis.call('HINCRBY', KEYS[9], st.t, -1)
+      end
       redis.call('ZREM', KEYS[6], id)
       redis.call('ZREM', KEYS[7], id)
       redis.call('ZADD', KEYS[2], now, id)
@@ -55,7 +60,7 @@ for _, id in ipairs(ids) do
   end
 end
 if #cancelled > 0 then
-  trim_terminal(KEYS[2], jobs, now, tonumber(ARGV[8]), tonumber(ARGV[9]), 2 * #cancelled + 8)
+  trim_terminal(KEYS[2], jobs, now, tonumber(ARGV[8]), tonumber(ARGV[9]), 2 * #cancelled + 8, KEYS[10])
 end
 local finished = {}
 for _, id in ipairs(cancelled) do

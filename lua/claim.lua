@@ -19,7 +19,8 @@
 -- ARGV[7+2T+2i-1], ARGV[7+2T+2i]  rate limit of task i: at most L claims in
 --   any P ms (L = 0: no limit), cluster-wide, checked here so a limited job
 --   stays ready (never claimed, never uses an attempt)
--- KEYS[4+3T]  optional: events stream (given = events on: "started" per job)
+-- KEYS[4+3T]  retrying hash (task -> number of its jobs with status retrying)
+-- KEYS[5+3T]  optional: events stream (given = events on: "started" per job)
 --
 -- Returns {now_ms, next_due_ms, id_1, state_1, payload_1, ..., id_k, ...}
 --   next_due_ms: earliest due time left in the scheduled sets, or the time a
@@ -36,7 +37,8 @@ local lease_until = now + tonumber(ARGV[4])
 local promote_limit = tonumber(ARGV[5])
 local rotation = tonumber(ARGV[6])
 local ntasks = tonumber(ARGV[7])
-local events = KEYS[4 + 3 * ntasks]
+local retrying = KEYS[4 + 3 * ntasks]
+local events = KEYS[5 + 3 * ntasks]
 
 -- 1. Promote due scheduled jobs of every task to its ready set. The head of
 -- the set is read first: most calls find nothing due and stop there.
@@ -141,12 +143,15 @@ while left > 0 and progress do
           fields[2 * k] = ids[k] .. ':p'
         end
         local values = redis.call('HMGET', jobs, unpack(fields))
-        local got = 0
+        local got, retried = 0, 0
         for k = 1, #ids do
           local raw = values[2 * k - 1]
           -- a ready member without a record was deleted meanwhile: drop it
           if raw then
             local st = cjson.decode(raw)
+            if st.s == 'retrying' then
+              retried = retried + 1
+            end
             st.s = 'running'
             st.a = st.a + 1
             st.c = st.c + 1
@@ -169,6 +174,9 @@ while left > 0 and progress do
           redis.call('HINCRBY', active, task, got)
           left = left - got
           rate_used(i, got)
+        end
+        if retried > 0 then
+          redis.call('HINCRBY', retrying, task, -retried)
         end
       end
     end

@@ -87,8 +87,27 @@ local function append_error(jobs, id, entry_json, now, started)
   redis.call('HSET', jobs, key, with_error(redis.call('HGET', jobs, key), entry_json, now, started))
 end
 
--- Removes every field of each job's record, and the ids from `index` if given.
-local function delete_jobs(jobs, index, ids)
+-- The optional keys a caller passes after a script's fixed keys (from
+-- KEYS[first] on), told apart by name: `created`, the created-time index
+-- (App(index_created=True)), and `events`, the events stream (App(events=True));
+-- nil when not passed (off).
+local function optional_keys(first)
+  local out = {}
+  for k = first, #KEYS do
+    local key = KEYS[k]
+    if string.sub(key, -9) == '}:created' then
+      out.created = key
+    elseif string.sub(key, -8) == '}:events' then
+      out.events = key
+    end
+  end
+  return out
+end
+
+-- Removes every field of each job's record, the ids from `created` (the
+-- queue's created-time index, nil when off: when on, every record is in it,
+-- so every script that deletes passes it), and the ids from `index` if given.
+local function delete_jobs(jobs, index, ids, created)
   if #ids == 0 then
     return
   end
@@ -103,6 +122,9 @@ local function delete_jobs(jobs, index, ids)
     fields[#fields + 1] = id .. ':x'
   end
   call_chunked('HDEL', {jobs}, fields)
+  if created then
+    call_chunked('ZREM', {created}, ids)
+  end
   if index then
     call_chunked('ZREM', {index}, ids)
   end
@@ -112,11 +134,12 @@ end
 -- entries older than max_age_ms and the oldest beyond max_count, at most
 -- `budget` per call, so the work per call is bounded and memory stays flat
 -- as long as each call removes at least as many as it adds.
-local function trim_terminal(index, jobs, now, max_age_ms, max_count, budget)
+-- `created` is the created-time index (see delete_jobs).
+local function trim_terminal(index, jobs, now, max_age_ms, max_count, budget, created)
   local removed = 0
   if max_age_ms > 0 then
     local old = redis.call('ZRANGEBYSCORE', index, '-inf', now - max_age_ms, 'LIMIT', 0, budget)
-    delete_jobs(jobs, index, old)
+    delete_jobs(jobs, index, old, created)
     removed = #old
   end
   if max_count > 0 and removed < budget then
@@ -128,7 +151,7 @@ local function trim_terminal(index, jobs, now, max_age_ms, max_count, budget)
       for k = 1, #popped, 2 do
         ids[#ids + 1] = popped[k]
       end
-      delete_jobs(jobs, nil, ids)
+      delete_jobs(jobs, nil, ids, created)
     end
   end
 end
@@ -162,15 +185,19 @@ end
 -- slot) until its worker acknowledges or its lease expires (code 2); a
 -- finished job is left untouched (code 0). `cancelled` is the cancelled
 -- index, trimmed to max age `keep_ms` and `keep_count`; `stream` the events
--- stream (nil: events off).
+-- stream (nil: events off); `created` the created-time index; `retrying`
+-- the retrying counts (see count_retrying).
 local function cancel_job(jobs, cancelled, scheduled, ready, id, st, reason, now, keep_ms, keep_count,
-    stream)
+    stream, created, retrying)
   local code
   if st.s == 'scheduled' or st.s == 'retrying' then
+    if st.s == 'retrying' then
+      redis.call('HINCRBY', retrying, st.t, -1)
+    end
     redis.call('ZREM', scheduled, id)
     redis.call('ZREM', ready, id)
     redis.call('ZADD', cancelled, now, id)
-    trim_terminal(cancelled, jobs, now, keep_ms, keep_count, 8)
+    trim_terminal(cancelled, jobs, now, keep_ms, keep_count, 8, created)
     code = 1
   elseif st.s == 'running' then
     code = 2

@@ -7,7 +7,7 @@
 -- KEYS[2+2i-1], KEYS[2+2i]  scheduled:<task i>, ready:<task i>  (i = 1..T)
 -- KEYS[3+2T]  unique hash (identity -> id of the job holding it)
 -- KEYS[4+2T]  unique_exp zset (identity -> expiry ms, for identities with a ttl)
--- KEYS[5+2T]  optional: events stream (given = events on: "enqueued" per job)
+-- KEYS[5+2T..]  optional: created index (App(index_created=True)), events stream (given = events on: "enqueued" per job); told apart by name
 --
 -- ARGV[1]  now_ms, or '' to use the server clock
 -- ARGV[2]  wake channel (published to when an idle worker may have work)
@@ -36,7 +36,8 @@ local channel = ARGV[2]
 local ntasks = tonumber(ARGV[4])
 local unique, unique_exp = KEYS[3 + 2 * ntasks], KEYS[4 + 2 * ntasks]
 local first = 5 + ntasks
-local events = KEYS[5 + 2 * ntasks]
+local opt = optional_keys(5 + 2 * ntasks)
+local created, events = opt.created, opt.events
 local out = {now}
 local wake = false
 
@@ -223,6 +224,9 @@ for k, id in ipairs(ids) do
       writes[#writes + 1] = id .. ':p'
       writes[#writes + 1] = ARGV[j + 5]
       place(id, ti, due, tonumber(ARGV[j + 3]))
+      if created then
+        add_to(zadds, created, now, id)
+      end
       out[k + 1] = 1
       emit_event(events, 'enqueued', id, {t = ARGV[4 + ti], a = 0}, now, {'due', due})
     end

@@ -17,7 +17,9 @@
 -- KEYS[8+2i-1], KEYS[8+2i]  scheduled:<task i>, ready:<task i>  (i = 1..T)
 -- KEYS[9+2T], KEYS[10+2T], KEYS[11+2T]  unique hash, done zset (waiters; also
 --          the channel), unique_exp zset
--- KEYS[12+2T]  optional: events stream (given = events on: one event per
+-- KEYS[12+2T]  retrying hash (task -> number of its jobs with status retrying)
+-- KEYS[13+2T..]  optional: created index (App(index_created=True)), events
+--             stream (given = events on: one event per
 --             applied outcome: succeeded, retrying, failed, cancelled,
 --             snoozed, released)
 --
@@ -65,7 +67,9 @@ for i = 1, ntasks do
 end
 local first = 10 + 2 * ntasks
 local unique, done, unique_exp = KEYS[9 + 2 * ntasks], KEYS[10 + 2 * ntasks], KEYS[11 + 2 * ntasks]
-local events = KEYS[12 + 2 * ntasks]
+local retrying = KEYS[12 + 2 * ntasks]
+local opt = optional_keys(13 + 2 * ntasks)
+local created, events = opt.created, opt.events
 
 local ids = {}
 for j = first, #ARGV, 6 do
@@ -116,6 +120,7 @@ local old_errors = #error_fields > 0 and redis.call('HMGET', jobs, unpack(error_
 local writes, zadds, released, finished, finished_ids = {}, {}, {}, {}, {}
 local ended = {}  -- schedules' jobs that ended: {id, st, next}
 local wake = false
+local retried = {}  -- task -> jobs that became retrying (one HINCRBY per task)
 
 local function terminal(id, st, status, when, next)
   st.s = status
@@ -158,6 +163,7 @@ local function apply(id, st, code, delay, blob, next)
       terminal(id, st, 'failed', now, next)
     else
       st.s = 'retrying'
+      retried[st.t] = (retried[st.t] or 0) + 1
       wait_again(id, st, now + delay)
     end
   elseif code == 3 then
@@ -170,6 +176,9 @@ local function apply(id, st, code, delay, blob, next)
     -- 4 snoozed, 6 released: the attempt is given back
     st.a = st.a - 1
     st.s = st.a == 0 and 'scheduled' or 'retrying'
+    if st.a > 0 then
+      retried[st.t] = (retried[st.t] or 0) + 1
+    end
     wait_again(id, st, code == 4 and now + delay or st.due)
   end
 end
@@ -210,6 +219,9 @@ if #writes > 0 then
   call_chunked('HSET', {jobs}, writes)
 end
 flush_zadds(zadds)
+for task, count in pairs(retried) do
+  redis.call('HINCRBY', retrying, task, count)
+end
 
 -- Follow-ups: the next job of each schedule whose job just ended.
 for _, e in ipairs(ended) do
@@ -221,7 +233,7 @@ for _, e in ipairs(ended) do
     rec.a = nil
     if next >= 0 then
       local _, woke = create_tick_job(jobs, schedules, st.sc, rec, next,
-        KEYS[7 + 2 * i], KEYS[8 + 2 * i], now, events)
+        KEYS[7 + 2 * i], KEYS[8 + 2 * i], now, events, created)
       wake = wake or woke
       if not rec.a then  -- that tick fired before: plan.lua goes on from it
         redis.call('ZADD', pending, now, st.sc)
@@ -238,7 +250,7 @@ end
 -- Retention: remove at least as many old entries as this call added.
 for status, added in pairs(finished) do
   local keep = retention[status]
-  trim_terminal(indexes[status], jobs, now, keep[1], keep[2], 2 * added + 8)
+  trim_terminal(indexes[status], jobs, now, keep[1], keep[2], 2 * added + 8, created)
 end
 
 notify_done(done, finished_ids)

@@ -24,9 +24,10 @@ end
 
 -- Makes a finished job runnable again (rexecutor's rerun): one more allowed
 -- attempt, due after delay_ms, out of its finished index, result dropped.
--- `sched` and `ready` are the job's task keys. Returns 1 done, 0 not
--- finished, -5 cancelled but still held by its worker (try after it lets go).
-local function rerun_job(jobs, running, indexes, unique, sched, ready, id, st, now, delay_ms)
+-- `sched` and `ready` are the job's task keys, `retrying` the retrying
+-- counts. Returns 1 done, 0 not finished, -5 cancelled but still held by
+-- its worker (try after it lets go).
+local function rerun_job(jobs, running, indexes, unique, sched, ready, id, st, now, delay_ms, retrying)
   if not FINISHED[st.s] then
     return 0
   end
@@ -40,6 +41,9 @@ local function rerun_job(jobs, running, indexes, unique, sched, ready, id, st, n
   end
   st.m = st.m + 1
   st.s = st.a == 0 and 'scheduled' or 'retrying'
+  if st.s == 'retrying' then
+    redis.call('HINCRBY', retrying, st.t, 1)
+  end
   st.due = now + delay_ms
   st.ft = nil
   if st.due > now then
@@ -81,13 +85,13 @@ local function set_of(json)
 end
 
 -- Deletes finished jobs (records and index entries) and the identities they
--- still hold.
-local function forget_jobs(jobs, index, unique, ids, states)
+-- still hold; `created` is the created index.
+local function forget_jobs(jobs, index, unique, ids, states, created)
   for k, id in ipairs(ids) do
     local st = states[k]
     if st and st.u and redis.call('HGET', unique, st.u) == id then
       redis.call('HDEL', unique, st.u)
     end
   end
-  delete_jobs(jobs, index, ids)
+  delete_jobs(jobs, index, ids, created)
 end

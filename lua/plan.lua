@@ -8,7 +8,7 @@
 -- KEYS[2]  schedules hash
 -- KEYS[3]  pending schedules zset
 -- KEYS[3+2i-1], KEYS[3+2i]  scheduled:<task i>, ready:<task i>  (i = 1..T)
--- KEYS[4+2T]  optional: events stream (given = events on: "enqueued")
+-- KEYS[4+2T..]  optional: created index (App(index_created=True)), events stream (given = events on: "enqueued"); told apart by name
 --
 -- ARGV[1]  now_ms, or '' to use the server clock
 -- ARGV[2]  wake channel
@@ -27,7 +27,8 @@
 local jobs, schedules, pending = KEYS[1], KEYS[2], KEYS[3]
 local now = now_ms(ARGV[1])
 local ntasks = tonumber(ARGV[3])
-local events = KEYS[4 + 2 * ntasks]
+local opt = optional_keys(4 + 2 * ntasks)
+local created, events = opt.created, opt.events
 local out = {now}
 local wake = false
 
@@ -45,7 +46,7 @@ for j = 4 + ntasks, #ARGV, 5 do
     code = -2
   elseif tick >= 0 then
     local id, woke = create_tick_job(jobs, schedules, sid, rec, tick,
-      KEYS[2 + 2 * i], KEYS[3 + 2 * i], now, events)
+      KEYS[2 + 2 * i], KEYS[3 + 2 * i], now, events, created)
     wake = wake or woke
     if id then
       redis.call('ZREM', pending, sid)

@@ -5,6 +5,7 @@
 -- KEYS[1]  jobs hash
 -- KEYS[2]  the finished index of the status (succeeded, failed or cancelled)
 -- KEYS[3]  unique hash
+-- KEYS[4]  optional: created index (App(index_created=True))
 --
 -- ARGV[1]  now_ms, or '' to use the server clock
 -- ARGV[2]  mode: 'before' (finished before ARGV[3] ms: delete the matching
@@ -57,5 +58,5 @@ for k, id in ipairs(ids) do
     end
   end
 end
-forget_jobs(jobs, index, unique, doomed, states)
+forget_jobs(jobs, index, unique, doomed, states, KEYS[4])
 return {now, #ids, #doomed, kept}

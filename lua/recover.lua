@@ -12,7 +12,8 @@
 -- KEYS[8+i]  ready:<task i>  (i = 1..T)
 -- KEYS[9+T], KEYS[10+T], KEYS[11+T]  unique hash, done zset (waiters; also
 --          the channel), unique_exp zset
--- KEYS[12+T]  optional: events stream (given = events on: "lost" per job)
+-- KEYS[12+T]  retrying hash (task -> number of its jobs with status retrying)
+-- KEYS[13+T..]  optional: created index (App(index_created=True)), events stream (given = events on: "lost" per job); told apart by name
 --
 -- ARGV[1]  now_ms, or '' to use the server clock
 -- ARGV[2]  gate_ms: the sweep runs only if no sweep ran in the last gate_ms
@@ -46,7 +47,9 @@ end
 local limit = tonumber(ARGV[3])
 local ntasks = tonumber(ARGV[9])
 local unique, done, unique_exp = KEYS[9 + ntasks], KEYS[10 + ntasks], KEYS[11 + ntasks]
-local events = KEYS[12 + ntasks]
+local retrying = KEYS[12 + ntasks]
+local opt = optional_keys(13 + ntasks)
+local created, events = opt.created, opt.events
 local failed_ids = {}
 local ready_of = {}
 for i = 1, ntasks do
@@ -87,6 +90,7 @@ for _, id in ipairs(expired) do
       else
         st.s = 'retrying'
         st.due = now
+        redis.call('HINCRBY', retrying, st.t, 1)
         redis.call('ZADD', ready_of[st.t], ready_score(st.p, now), id)
         requeued = requeued + 1
       end
@@ -97,10 +101,10 @@ for _, id in ipairs(expired) do
 end
 notify_done(done, failed_ids)
 if failed > 0 then
-  trim_terminal(KEYS[4], jobs, now, tonumber(ARGV[5]), tonumber(ARGV[6]), 2 * failed + 8)
+  trim_terminal(KEYS[4], jobs, now, tonumber(ARGV[5]), tonumber(ARGV[6]), 2 * failed + 8, created)
 end
 if cancelled > 0 then
-  trim_terminal(KEYS[5], jobs, now, tonumber(ARGV[7]), tonumber(ARGV[8]), 2 * cancelled + 8)
+  trim_terminal(KEYS[5], jobs, now, tonumber(ARGV[7]), tonumber(ARGV[8]), 2 * cancelled + 8, created)
 end
 if requeued > 0 then
   redis.call('PUBLISH', ARGV[4], '1')

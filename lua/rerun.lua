@@ -7,6 +7,7 @@
 -- KEYS[3], KEYS[4], KEYS[5]  succeeded, failed, cancelled indexes
 -- KEYS[6]  unique hash
 -- KEYS[7], KEYS[8]  scheduled:<task>, ready:<task>
+-- KEYS[9]  retrying hash (task -> number of its jobs with status retrying)
 --
 -- ARGV[1]  now_ms, or '' to use the server clock
 -- ARGV[2]  wake channel
@@ -37,7 +38,8 @@ for j = 5, #ARGV do
     if st.t ~= ARGV[3] then
       code = -4
     else
-      code = rerun_job(jobs, KEYS[2], indexes, KEYS[6], KEYS[7], KEYS[8], id, st, now, delay)
+      code = rerun_job(jobs, KEYS[2], indexes, KEYS[6], KEYS[7], KEYS[8], id, st, now, delay,
+        KEYS[9])
       wake = wake or (code == 1 and delay == 0)
     end
   end

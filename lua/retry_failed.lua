@@ -9,6 +9,7 @@
 -- KEYS[3]  failed index
 -- KEYS[4]  unique hash
 -- KEYS[4+2i-1], KEYS[4+2i]  scheduled:<task i>, ready:<task i>  (i = 1..T)
+-- KEYS[5+2T]  retrying hash (task -> number of its jobs with status retrying)
 --
 -- ARGV[1]  now_ms, or '' to use the server clock
 -- ARGV[2]  wake channel
@@ -37,7 +38,8 @@ for _, id in ipairs(ids) do
   local st = raw and cjson.decode(raw)
   local i = st and task_index[st.t]
   if i and st.s == 'failed' and
-      rerun_job(jobs, KEYS[2], indexes, KEYS[4], KEYS[3 + 2 * i], KEYS[4 + 2 * i], id, st, now, 0) == 1 then
+      rerun_job(jobs, KEYS[2], indexes, KEYS[4], KEYS[3 + 2 * i], KEYS[4 + 2 * i], id, st, now, 0,
+        KEYS[5 + 2 * ntasks]) == 1 then
     rerun = rerun + 1
   else
     skipped = skipped + 1

@@ -11,7 +11,7 @@
 -- KEYS[3]  schedules hash (layout in schedule_common.lua)
 -- KEYS[4]  pending schedules zset
 -- KEYS[4+2i-1], KEYS[4+2i]  scheduled:<task i>, ready:<task i>  (i = 1..T)
--- KEYS[5+2T]  optional: events stream (given = events on: "enqueued")
+-- KEYS[5+2T..]  optional: created index (App(index_created=True)), events stream (given = events on: "enqueued"); told apart by name
 --
 -- ARGV[1]  now_ms, or '' to use the server clock
 -- ARGV[2]  wake channel
@@ -31,7 +31,8 @@ local now = now_ms(ARGV[1])
 local upsert = ARGV[3] == 'upsert'
 local ntasks = tonumber(ARGV[4])
 local first = 5 + ntasks
-local events = KEYS[5 + 2 * ntasks]
+local opt = optional_keys(5 + 2 * ntasks)
+local created, events = opt.created, opt.events
 local out = {now}
 local wake = false
 
@@ -40,7 +41,7 @@ local function start(sid, rec, tick, i)
   redis.call('ZREM', pending, sid)
   if tick >= 0 then
     local _, woke = create_tick_job(jobs, schedules, sid, rec, tick,
-      KEYS[3 + 2 * i], KEYS[4 + 2 * i], now, events)
+      KEYS[3 + 2 * i], KEYS[4 + 2 * i], now, events, created)
     wake = wake or woke
     if not rec.a then  -- that tick fired before: plan.lua goes on from it
       redis.call('ZADD', pending, now, sid)
@@ -70,7 +71,7 @@ for j = first, #ARGV, 8 do
         -- never run: replaced by the new definition's first job
         redis.call('ZREM', KEYS[3 + 2 * i], rec.a)
         redis.call('ZREM', KEYS[4 + 2 * i], rec.a)
-        delete_jobs(jobs, nil, {rec.a})
+        delete_jobs(jobs, nil, {rec.a}, created)
         rec.a = nil
       elseif not st then
         rec.a = nil  -- gone (cannot happen while the invariants hold)

@@ -38,8 +38,10 @@ end
 -- place; the caller writes it back) from the stored template. Returns the
 -- new id and whether to wake workers; nil when that tick's job already
 -- exists (the tick fired before: `lt` moves on, nothing is created).
--- `stream`: the events stream (nil: events off).
-local function create_tick_job(jobs, schedules, sid, rec, tick, scheduled, ready, now, stream)
+-- `stream`: the events stream (nil: events off); `created`: the created
+-- index, where every new job goes (nil: off).
+local function create_tick_job(jobs, schedules, sid, rec, tick, scheduled, ready, now, stream,
+    created)
   local id = tick_job_id(sid, tick)
   rec.lt = tick
   if redis.call('HEXISTS', jobs, id) == 1 then
@@ -50,6 +52,9 @@ local function create_tick_job(jobs, schedules, sid, rec, tick, scheduled, ready
     id, '{"ct":' .. now .. ',"due":' .. tick .. ',"sc":"' .. sid .. '","tk":' .. tick
       .. ',"sv":' .. rec.v .. ',' .. tpl[1],
     id .. ':p', tpl[2])
+  if created then
+    redis.call('ZADD', created, now, id)
+  end
   rec.a = id
   emit_event(stream, 'enqueued', id, {t = rec.t, a = 0}, now, {'due', tick})
   return id, place_job(scheduled, ready, id, rec.p or 0, tick, now)

@@ -10,6 +10,7 @@
 -- KEYS[6]  cancelled index
 -- KEYS[7]  workers zset (worker id -> last heartbeat ms)
 -- KEYS[7+2i-1], KEYS[7+2i]  scheduled:<task i>, ready:<task i>  (i = 1..T)
+-- KEYS[8+2T]  retrying hash (task -> number of its jobs with status retrying)
 --
 -- ARGV[1]  now_ms, or '' to use the server clock
 -- ARGV[2]  live_ms: a worker whose last heartbeat is at most this old is live
@@ -18,7 +19,8 @@
 --
 -- Returns {now_ms, running, succeeded, failed, cancelled, live_workers,
 --          members of the tasks set (list), active (flat list task, count, ...),
---          then 3 values per task i: scheduled, queued, oldest_due_ms}
+--          then 3 values per task i: scheduled, queued, oldest_due_ms,
+--          then the retrying counts (flat list task, count, ...)}
 --   scheduled: waiting jobs due later; queued: waiting jobs due now (the
 --   ready set plus scheduled jobs already due but not promoted yet);
 --   oldest_due_ms: the earliest due time among the queued jobs, -1 if none.
@@ -81,4 +83,5 @@ for i = 1, ntasks do
   out[#out + 1] = redis.call('ZCARD', ready) + due_unpromoted
   out[#out + 1] = oldest
 end
+out[#out + 1] = redis.call('HGETALL', KEYS[8 + 2 * ntasks])
 return out

@@ -8,7 +8,7 @@
 -- KEYS[2]  schedules hash
 -- KEYS[3]  pending schedules zset
 -- KEYS[4], KEYS[5]  scheduled:<task>, ready:<task> of the schedule's task
--- KEYS[6]  optional: events stream (given = events on: "enqueued")
+-- KEYS[6..]  optional: created index (App(index_created=True)), events stream (given = events on: "enqueued"); told apart by name
 --
 -- ARGV[1]  now_ms, or '' to use the server clock
 -- ARGV[2]  wake channel
@@ -23,6 +23,7 @@
 -- @include schedule_common
 
 local jobs, schedules, pending = KEYS[1], KEYS[2], KEYS[3]
+local opt = optional_keys(6)
 local now = now_ms(ARGV[1])
 local sid = ARGV[3]
 local raw = redis.call('HGET', schedules, sid)
@@ -57,11 +58,11 @@ if st then
   end
   -- a future tick's job that never ran: the run now takes its place
   redis.call('ZREM', KEYS[4], id)
-  delete_jobs(jobs, nil, {id})
+  delete_jobs(jobs, nil, {id}, opt.created)
   rec.a = nil
 end
 
-local id = create_tick_job(jobs, schedules, sid, rec, now, KEYS[4], KEYS[5], now, KEYS[6])
+local id = create_tick_job(jobs, schedules, sid, rec, now, KEYS[4], KEYS[5], now, opt.events, opt.created)
 if not id then  -- a job of this very ms exists: it is the one that ran now
   return {now, 3, tick_job_id(sid, now)}
 end

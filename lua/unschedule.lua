@@ -7,7 +7,8 @@
 -- KEYS[3]  pending schedules zset
 -- KEYS[4]  cancelled index
 -- KEYS[5], KEYS[6]  scheduled:<task>, ready:<task> of the schedule's task
--- KEYS[7]  optional: events stream (given = events on: "cancelled")
+-- KEYS[7]  retrying hash (task -> number of its jobs with status retrying)
+-- KEYS[8..]  optional: created index (App(index_created=True)), events stream (given = events on: "cancelled"); told apart by name
 --
 -- ARGV[1]  now_ms, or '' to use the server clock
 -- ARGV[2]  schedule id
@@ -24,6 +25,7 @@
 -- @include schedule_common
 
 local jobs, schedules = KEYS[1], KEYS[2]
+local opt = optional_keys(8)
 local now = now_ms(ARGV[1])
 local sid = ARGV[2]
 local raw = redis.call('HGET', schedules, sid)
@@ -44,7 +46,7 @@ local st = rec.a and ARGV[4] == '1' and redis.call('HGET', jobs, rec.a)
 if st then
   st = cjson.decode(st)
   cancelled = cancel_job(jobs, KEYS[4], KEYS[5], KEYS[6], rec.a, st, ARGV[5], now,
-    tonumber(ARGV[6]), tonumber(ARGV[7]), KEYS[7])
+    tonumber(ARGV[6]), tonumber(ARGV[7]), opt.events, opt.created, KEYS[7])
   if cancelled == 1 then
     rec.a = nil  -- a running job frees the schedule when it ends
   end

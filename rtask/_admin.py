@@ -50,12 +50,15 @@ def _pairs(flat: Sequence[Any]) -> list[tuple[str, Any]]:
 
 @dataclass(frozen=True, slots=True)
 class TaskStats:
-    """Jobs of one task in one queue: waiting (due later / due now) and running."""
+    """Jobs of one task in one queue: waiting (due later / due now) and running;
+    `retrying` (from a counter the scripts keep: O(1)) is the part of the
+    waiting ones (scheduled + queued) that ran at least once and will run again."""
 
     task: str
     scheduled: int
     queued: int
     running: int
+    retrying: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +84,10 @@ class QueueStats:
     def queued(self) -> int:
         return sum(t.queued for t in self.tasks)
 
+    @property
+    def retrying(self) -> int:
+        return sum(t.retrying for t in self.tasks)
+
 
 @dataclass(frozen=True, slots=True)
 class RawStats:
@@ -103,10 +110,12 @@ def stats(
     def decode(reply: list[Any]) -> RawStats:
         now, running, succeeded, failed, cancelled, live, members, active = reply[:8]
         per_task = dict(_pairs(active))
+        retrying = dict(_pairs(reply[8 + 3 * len(tasks)]))
         rows, oldest = [], None
         for i, task in enumerate(tasks):
             later, due, oldest_due = (int(x) for x in reply[8 + 3 * i : 11 + 3 * i])
-            rows.append(TaskStats(task, later, due, int(per_task.get(task, 0))))
+            busy, again = int(per_task.get(task, 0)), int(retrying.get(task, 0))
+            rows.append(TaskStats(task, later, due, busy, again))
             if oldest_due >= 0 and (oldest is None or oldest_due < oldest):
                 oldest = oldest_due
         queue_stats = QueueStats(
@@ -133,6 +142,7 @@ def stats(
     ]
     for task in tasks:
         script_keys += (keys.scheduled(task), keys.ready(task))
+    script_keys.append(keys.retrying)
     args: list[str | bytes | int | float] = [
         "" if now_ms is None else now_ms,
         live_ms,

@@ -67,6 +67,12 @@ class App(ScheduleMethods, ManageMixin):
     `shards` spreads queues over several physical queues (hash tags), e.g.
     `{"emails": 4}`: see "Sharded queues" in the README. Every process of the
     fleet (producers and workers) must declare the same shard counts.
+
+    `index_created=True` keeps each queue's `created` index (a zset of every
+    job by created time, written and cleaned by the scripts) for
+    `app.jobs(order="created")`; every process of the fleet must set it
+    alike, as it costs Redis memory and time on the hot path (README,
+    "Managing jobs").
     """
 
     def __init__(
@@ -80,6 +86,7 @@ class App(ScheduleMethods, ManageMixin):
         middleware: Sequence[Middleware] | None = None,
         events: bool = False,
         shards: Mapping[str, int] | None = None,
+        index_created: bool = False,
     ) -> None:
         self.url = url
         self.prefix = check_prefix(prefix)
@@ -98,6 +105,8 @@ class App(ScheduleMethods, ManageMixin):
         self.middleware = check_middleware(middleware, "App")
         # Lifecycle events in each queue's capped stream (see `events()`).
         self.events_enabled = bool(events)
+        # The created-time index of every queue (app.jobs(order="created")).
+        self.index_created = bool(index_created)
         # Set by rtask.testing.frozen_clock: the time every script call uses.
         self.fake_clock: FakeClock | None = None
         self._sync: SyncClient | None = None
@@ -254,7 +263,8 @@ class App(ScheduleMethods, ManageMixin):
 
     def keys(self, queue: str) -> QueueKeys:
         """The keys of `queue` (a queue name, or one of its shards' `<queue>#<i>`)."""
-        return queue_keys(self.prefix, check_physical_queue(queue))
+        physical = check_physical_queue(queue)
+        return queue_keys(self.prefix, physical, index_created=self.index_created)
 
     def shards(self, queue: str) -> list[str]:
         """The physical queues of `queue`: itself, then `<queue>#1` … if it is sharded."""

@@ -142,7 +142,7 @@ class ManageMixin:
         self,
         queue: str = "default",
         *,
-        status: JobStatus | str = JobStatus.QUEUED,
+        status: JobStatus | str | Sequence[JobStatus | str] | None = None,
         tasks: Sequence[str] | None = None,
         tags: Sequence[str] = (),
         any_tags: Sequence[str] | None = None,
@@ -154,22 +154,25 @@ class ManageMixin:
         descending: bool = False,
         limit: int = 50,
         page_token: str | None = None,
+        order: str = "status",
     ) -> JobPage:
         """One page of the jobs with `status` (of `tasks`, with every tag of
         `tags` and one of `any_tags`, every label of `labels` (value None: the
         key is present), made by one of `schedules`, created / due / finished
         in [from, to) ranges of datetimes), in the order of the set holding
-        them; pass `page_token` for the next page (it carries the filters).
-        See `rtask._list`."""
+        them (status None: queued); pass `page_token` for the next page (it
+        carries the filters). With `order="created"`: the jobs of `status`
+        (one, several, or None: all) by created time, from the queue's
+        created index. See `rtask._list` and `rtask._list_created`."""
         where = Filter(tasks, tags, created, scheduled, finished, any_tags, labels, schedules)
-        plan = list_plan(_app(self), queue, status, where, descending, limit, page_token)
+        plan = list_plan(_app(self), queue, status, where, descending, limit, page_token, order)
         return await drive_async(_app(self).async_client(), plan)
 
     def jobs_sync(
         self,
         queue: str = "default",
         *,
-        status: JobStatus | str = JobStatus.QUEUED,
+        status: JobStatus | str | Sequence[JobStatus | str] | None = None,
         tasks: Sequence[str] | None = None,
         tags: Sequence[str] = (),
         any_tags: Sequence[str] | None = None,
@@ -181,10 +184,11 @@ class ManageMixin:
         descending: bool = False,
         limit: int = 50,
         page_token: str | None = None,
+        order: str = "status",
     ) -> JobPage:
         """`jobs` for sync code."""
         where = Filter(tasks, tags, created, scheduled, finished, any_tags, labels, schedules)
-        plan = list_plan(_app(self), queue, status, where, descending, limit, page_token)
+        plan = list_plan(_app(self), queue, status, where, descending, limit, page_token, order)
         return drive_sync(_app(self).sync_client(), plan)
 
     async def count(

@@ -104,7 +104,7 @@ def stats_json(queues: Sequence[QueueStats]) -> dict[str, Any]:
     out = []
     for q in queues:
         doc = dataclasses.asdict(q)
-        doc.update(scheduled=q.scheduled, queued=q.queued)
+        doc.update(scheduled=q.scheduled, queued=q.queued, retrying=q.retrying)
         out.append(doc)
     return {"queues": out}
 
@@ -112,8 +112,12 @@ def stats_json(queues: Sequence[QueueStats]) -> dict[str, Any]:
 def stats_text(queues: Sequence[QueueStats]) -> str:
     """The tables of `rtask stats`: jobs per task, then per queue."""
     per_task = table(
-        ["QUEUE", "TASK", "SCHEDULED", "QUEUED", "RUNNING"],
-        [[q.queue, t.task, t.scheduled, t.queued, t.running] for q in queues for t in q.tasks],
+        ["QUEUE", "TASK", "SCHEDULED", "QUEUED", "RUNNING", "RETRYING"],
+        [
+            [q.queue, t.task, t.scheduled, t.queued, t.running, t.retrying]
+            for q in queues
+            for t in q.tasks
+        ],
     )
     per_queue = table(
         [
@@ -121,6 +125,7 @@ def stats_text(queues: Sequence[QueueStats]) -> str:
             "SCHEDULED",
             "QUEUED",
             "RUNNING",
+            "RETRYING",
             "SUCCEEDED",
             "FAILED",
             "CANCELLED",
@@ -143,6 +148,7 @@ def _queue_row(q: QueueStats, name: str) -> list[Any]:
         q.scheduled,
         q.queued,
         q.running,
+        q.retrying,
         q.succeeded,
         q.failed,
         q.cancelled,

@@ -78,6 +78,13 @@ def _where(
 @click.argument("app_spec", metavar="MODULE:APP")
 @_filters
 @click.option("--desc", is_flag=True, help="Newest (or last in line) first.")
+@click.option(
+    "--order",
+    type=click.Choice(["status", "created"]),
+    default="status",
+    show_default=True,
+    help="created: by created time, across every status (or --status).",
+)
 @click.option("--limit", type=int, default=50, show_default=True)
 @click.option("--page-token", default=None, help="From the previous page's last line.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
@@ -91,16 +98,21 @@ def list_jobs(
     labels: tuple[str, ...],
     schedules: tuple[str, ...],
     desc: bool,
+    order: str,
     limit: int,
     page_token: str | None,
     as_json: bool,
 ) -> None:
-    """One page of the jobs with a status, in line order (finished: by finish time)."""
+    """One page of the jobs with a status, in line order (finished: by finish
+    time); with --order created, of every status (unless --status) by created time."""
     where = _where(tasks, tags, any_tags, labels, schedules)
+    source = click.get_current_context().get_parameter_source("status")
+    every = order == "created" and source is click.core.ParameterSource.DEFAULT
     with _operating(app_spec) as app:
         page = app.jobs_sync(
             queue,
-            status=status,
+            status=None if every else status,
+            order=order,
             tasks=where.tasks,
             tags=where.tags,
             any_tags=where.any_tags,

@@ -51,9 +51,12 @@ def check_prefix(prefix: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class QueueKeys:
-    """The keys of one queue (see lua/README.md)."""
+    """The keys of one queue (see lua/README.md). `index_created`: the scripts
+    that create and delete jobs keep the queue's `created` index (an App
+    option: `App(index_created=True)`)."""
 
     base: str
+    index_created: bool = False
 
     @property
     def jobs(self) -> str:
@@ -90,6 +93,22 @@ class QueueKeys:
     @property
     def unique_exp(self) -> str:
         return self.base + "unique_exp"
+
+    @property
+    def retrying(self) -> str:
+        """Task -> number of its jobs with status retrying (hash)."""
+        return self.base + "retrying"
+
+    @property
+    def created(self) -> str:
+        """Every job of the queue by created time (zset, score = created ms)."""
+        return self.base + "created"
+
+    @property
+    def index_keys(self) -> list[str | bytes]:
+        """The optional keys that turn the created index on in the scripts
+        that create or delete jobs (none when it is off)."""
+        return [self.created] if self.index_created else []
 
     @property
     def done(self) -> str:
@@ -134,6 +153,6 @@ class QueueKeys:
 
 
 @lru_cache(maxsize=1024)
-def queue_keys(prefix: str, queue: str) -> QueueKeys:
+def queue_keys(prefix: str, queue: str, *, index_created: bool = False) -> QueueKeys:
     """The keys of `queue` under `prefix`."""
-    return QueueKeys(f"{prefix}:{{{queue}}}:")
+    return QueueKeys(f"{prefix}:{{{queue}}}:", index_created)

@@ -25,6 +25,7 @@ from ._admin import Plan, QueueStats, stats_plan
 from ._errors import InvalidInput
 from ._job import JobInfo, JobStatus
 from ._keys import QueueKeys
+from ._list_created import ORDERS, created_doc, created_plan, statuses_of
 from ._manage import queue_tasks
 from ._protocol import Call
 from ._protocol_manage import ListReply, list_page
@@ -59,7 +60,7 @@ def _sources(keys: QueueKeys, status: JobStatus, tasks: Sequence[str]) -> list[s
     return [k for t in tasks for k in (keys.scheduled(t), keys.ready(t))]
 
 
-def _encode(doc: dict[str, Any]) -> str:
+def encode_token(doc: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(orjson.dumps(doc)).decode()
 
 
@@ -150,18 +151,31 @@ class Filter:
 def list_plan(
     app: App,
     queue: str,
-    status: JobStatus | str,
+    status: JobStatus | str | Sequence[JobStatus | str] | None,
     where: Filter,
     descending: bool,
     limit: int,
     page_token: str | None,
+    order: str = "status",
 ) -> Plan[JobPage]:
-    """One page of jobs (see the module docstring)."""
+    """One page of jobs (see the module docstring; `order="created"`: of any
+    statuses, by created time, see `rtask._list_created`)."""
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= PAGE_MAX:
         raise InvalidInput(f"limit must be an integer in [1, {PAGE_MAX}], got {limit!r}")
+    if order not in ORDERS:
+        raise InvalidInput(f"order must be one of {ORDERS}, got {order!r}")
     if page_token is not None:
         doc = _decode(page_token)
+        if doc.get("o") == "created":
+            return (yield from created_plan(app, doc, limit))
+    elif order == "created":
+        doc = created_doc(app, queue, statuses_of(status), where, descending)
+        return (yield from created_plan(app, doc, limit))
     else:
+        if status is None:
+            status = JobStatus.QUEUED
+        elif not isinstance(status, str):
+            raise InvalidInput("several statuses are listed with order='created' only")
         try:
             status_value = JobStatus(status).value
         except ValueError:
@@ -176,7 +190,7 @@ def list_plan(
         if doc["i"] >= len(sources) or len(found) >= limit:
             break
         physical, source = sources[doc["i"]]
-        call = _page_call(app.keys(physical), source, doc, limit - len(found), count=False)
+        call = page_call(app.keys(physical), source, doc, limit - len(found), count=False)
         (reply,) = yield [call]
         assert isinstance(reply, ListReply)
         found += [JobInfo.from_raw(i, physical, raw) for i, raw in reply.jobs]
@@ -185,7 +199,7 @@ def list_plan(
         else:
             doc = {**doc, "k": [reply.last_score, reply.last_id]}
     more = doc["i"] < len(sources)
-    return JobPage(found, _encode(doc) if more else None)
+    return JobPage(found, encode_token(doc) if more else None)
 
 
 def _shard_tasks(app: App, queue: str, tasks: Sequence[str] | None) -> Plan[list[str]]:
@@ -211,10 +225,11 @@ def _shard_sources(
     ]
 
 
-def _page_call(
+def page_call(
     keys: QueueKeys, source: str, doc: dict[str, Any], size: int, *, count: bool
 ) -> Call[ListReply]:
-    """list.lua's call for the page token document `doc` on `source`."""
+    """list.lua's call for the page token document `doc` on `source` (`doc["s"]`:
+    a status, or a list of them)."""
     return list_page(
         keys,
         source,
@@ -223,7 +238,7 @@ def _page_call(
         size=size,
         budget=BUDGET,
         tasks=doc["t"] if doc["f"] else None,
-        statuses=[doc["s"]],
+        statuses=doc["s"] if isinstance(doc["s"], list) else [doc["s"]],
         tags=doc["g"],
         ranges={k: (v[0], v[1]) for k, v in doc.get("r", {}).items()},
         any_tags=doc.get("ga"),
@@ -246,7 +261,7 @@ def count_filtered_plan(
     for physical, source in _shard_sources(app, queue, status, names):
         doc["k"] = None
         while True:
-            (reply,) = yield [_page_call(app.keys(physical), source, doc, 1, count=True)]
+            (reply,) = yield [page_call(app.keys(physical), source, doc, 1, count=True)]
             assert isinstance(reply, ListReply)
             total += reply.matched
             if reply.exhausted:
@@ -264,9 +279,9 @@ def count_plan(
 ) -> Plan[int]:
     """How many jobs of `queue` (and `task`, or the filter's tasks) have
     `status`: from stats.lua's O(1)/O(log n) reads when only status and task
-    are asked for; otherwise (other filters, finished jobs of some tasks, or
-    retrying jobs, which share the task's sets with scheduled and queued
-    ones) by `count_filtered_plan`'s bounded reads."""
+    are asked for (retrying: the counts the scripts keep); otherwise (other
+    filters, or finished jobs of some tasks) by `count_filtered_plan`'s
+    bounded reads."""
     try:
         wanted = JobStatus(status)
     except ValueError:
@@ -275,8 +290,7 @@ def count_plan(
     if where.tasks is not None and task is not None:
         raise InvalidInput("pass either task or a filter's tasks, not both")
     tasks = [task] if task is not None else _names("tasks", where.tasks)
-    scan = where.narrows or wanted is JobStatus.RETRYING
-    if scan or (wanted.finished and tasks is not None):
+    if where.narrows or (wanted.finished and tasks is not None):
         return (yield from count_filtered_plan(app, queue, wanted, tasks, where))
     (stats,) = yield from stats_plan(app, [queue], 0.0)
     assert isinstance(stats, QueueStats)

@@ -145,7 +145,7 @@ def enqueue(
     for task in task_index:
         script_keys += (keys.scheduled(task), keys.ready(task))
         args.append(task)
-    script_keys += (keys.unique, keys.unique_exp)
+    script_keys += (keys.unique, keys.unique_exp, *keys.index_keys)
     if events:
         script_keys.append(keys.events)
     for job in jobs:
@@ -242,6 +242,7 @@ def claim(
         limit, period_ms = (rates or _NO_RATES).get(name, (0, 0))
         script_keys.append(keys.rate(name))
         args += (limit, period_ms)
+    script_keys.append(keys.retrying)
     if events:
         script_keys.append(keys.events)
     return Call(script("claim"), script_keys, args, _claim_decoder(queue), idempotent=False)
@@ -354,7 +355,7 @@ def finish(
     for name, cap in tasks:
         script_keys += (keys.scheduled(name), keys.ready(name))
         args += (name, cap)
-    script_keys += (keys.unique, keys.done, keys.unique_exp)
+    script_keys += (keys.unique, keys.done, keys.unique_exp, keys.retrying, *keys.index_keys)
     if events:
         script_keys.append(keys.events)
     for o in outcomes:
@@ -446,7 +447,7 @@ def recover(
         keys.pending_schedules,
     ]
     script_keys += [keys.ready(t) for t in tasks]
-    script_keys += (keys.unique, keys.done, keys.unique_exp)
+    script_keys += (keys.unique, keys.done, keys.unique_exp, keys.retrying, *keys.index_keys)
     if events:
         script_keys.append(keys.events)
     args: list[str | bytes | int | float] = [
@@ -500,6 +501,8 @@ def cancel(
         keys.unique,
         keys.done,
         keys.unique_exp,
+        keys.retrying,
+        *keys.index_keys,
     ]
     if events:
         script_keys.append(keys.events)

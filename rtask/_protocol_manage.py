@@ -57,6 +57,7 @@ def rerun(
         keys.unique,
         keys.scheduled(task),
         keys.ready(task),
+        keys.retrying,
     ]
     args: Args = [_now_arg(now_ms), keys.wake_channel, task, delay_ms, *ids]
     return Call(script("rerun"), script_keys, args, lambda r: [RerunResult(int(c)) for c in r[1:]])
@@ -147,6 +148,7 @@ def retry_failed(
     script_keys: list[str | bytes] = [keys.jobs, keys.running, keys.failed, keys.unique]
     for task in tasks:
         script_keys += (keys.scheduled(task), keys.ready(task))
+    script_keys.append(keys.retrying)
     args: Args = [
         _now_arg(now_ms),
         keys.wake_channel,
@@ -205,6 +207,8 @@ def cancel_many(
         keys.scheduled(task),
         keys.ready(task),
         keys.unique_exp,
+        keys.retrying,
+        *keys.index_keys,
     ]
     args: Args = [
         _now_arg(now_ms),
@@ -260,7 +264,7 @@ def prune(
         _, read, deleted, kept_now = (int(x) for x in reply)
         return SweepReply(read, deleted, deleted, kept_now)
 
-    script_keys: list[str | bytes] = [keys.jobs, index_key[index], keys.unique]
+    script_keys: list[str | bytes] = [keys.jobs, index_key[index], keys.unique, *keys.index_keys]
     return Call(script("prune"), script_keys, args, decode)
 
 

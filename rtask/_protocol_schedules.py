@@ -78,6 +78,7 @@ def schedule(
         args += (e.id, index[e.task], e.priority, e.hash, e.definition, e.body, e.payload)
         args.append(e.first)
     script_keys = [keys.jobs, keys.tasks, keys.schedules, keys.pending_schedules, *task_keys]
+    script_keys += keys.index_keys
     if events:
         script_keys.append(keys.events)
     return Call(
@@ -131,6 +132,7 @@ def plan(
         last = "" if t.last_tick is None else t.last_tick
         args += (t.id, index[t.task], t.version, last, t.next)
     script_keys = [keys.jobs, keys.schedules, keys.pending_schedules, *task_keys]
+    script_keys += keys.index_keys
     if events:
         script_keys.append(keys.events)
     return Call(
@@ -168,6 +170,7 @@ def trigger(
         keys.pending_schedules,
         keys.scheduled(task),
         keys.ready(task),
+        *keys.index_keys,
     ]
     if events:
         script_keys.append(keys.events)
@@ -226,6 +229,8 @@ def unschedule(
         keys.cancelled,
         keys.scheduled(task),
         keys.ready(task),
+        keys.retrying,
+        *keys.index_keys,
     ]
     if events:
         script_keys.append(keys.events)

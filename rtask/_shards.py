@@ -203,10 +203,11 @@ def merge_stats(queue: str, parts: Sequence[QueueStats]) -> QueueStats:
     rows: dict[str, list[int]] = {}
     for part in parts:
         for t in part.tasks:
-            row = rows.setdefault(t.task, [0, 0, 0])
+            row = rows.setdefault(t.task, [0, 0, 0, 0])
             row[0] += t.scheduled
             row[1] += t.queued
             row[2] += t.running
+            row[3] += t.retrying
     from ._admin import QueueStats, TaskStats
 
     waits = [p.oldest_queued_s for p in parts if p.oldest_queued_s is not None]

@@ -87,3 +87,39 @@ def test_time_range_filters(backend_url: str, prefix: str) -> None:
             app.jobs_sync(status="scheduled", created=(datetime.now(), None))
     finally:
         app.close()
+
+
+def test_retrying_count_is_kept_by_the_scripts(backend_url: str, prefix: str) -> None:
+    """count(status="retrying") and stats read the counts the scripts keep:
+    jobs that failed an attempt and wait an hour for the next one."""
+
+    async def body() -> None:
+        app = rtask.App(backend_url, prefix=prefix, shards={"sharded": 2})
+
+        @app.task(name="flaky", max_attempts=3, backoff=3600)
+        async def flaky(n: int) -> None:
+            if n % 2:
+                raise ValueError("try later")
+
+        @app.task(name="far", queue="sharded", max_attempts=2, backoff=3600)
+        async def far(n: int) -> None:
+            raise ValueError("try later")
+
+        try:
+            await flaky.enqueue_many([(k,) for k in range(5)])
+            await far.enqueue_many([(k,) for k in range(6)])
+            await app.worker(handle_signals=False).run(burst=True)
+            assert await app.count(status="retrying") == 2
+            assert app.count_sync(status="retrying", task="flaky") == 2
+            assert await app.count(status="retrying", queue="sharded") == 6
+            # the counts agree with a listing of the jobs
+            listed = await app.jobs(status="retrying", limit=100)
+            assert len(listed.jobs) == 2
+            (stats,) = await app.stats(["sharded"])
+            assert stats.retrying == 6 and sum(s.retrying for s in stats.shards) == 6
+            await app.cancel_jobs("sharded", statuses=["retrying"])
+            assert await app.count(status="retrying", queue="sharded") == 0
+        finally:
+            await close(app)
+
+    run(body)

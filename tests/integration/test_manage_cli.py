@@ -132,3 +132,26 @@ def test_list_and_count_with_label_and_tag_filters(app_module: ModuleType) -> No
     assert out.output.strip() == "1"
     assert cli("jobs", "count", spec, "--schedule", "none").output.strip() == "0"
     assert cli("jobs", "count", spec, "--status", "running").output.strip() == "0"
+
+
+def test_list_by_created_time_across_statuses(app_module: ModuleType) -> None:
+    app: rtask.App = app_module.app
+    spec = f"{app_module.__name__}:app"
+
+    async def body() -> list[str]:
+        try:
+            first = await app_module.ok.enqueue_many([(1,), (2,)], ids=["c-b", "c-a"])
+            later = await app_module.ok.options(delay=3600).enqueue(3)
+            await first[0].cancel()
+            infos = [await j.info() for j in [*first, later]]
+            # by created time; c-a and c-b (one call) tie: id order
+            return [i.id for i in sorted(infos, key=lambda i: (i.created_at, i.id))]
+        finally:
+            await close(app)
+
+    ids = run(body)
+    doc = json.loads(cli("jobs", "list", spec, "--order", "created", "--json").output)
+    assert [j["id"] for j in doc["jobs"]] == ids
+    assert {j["status"] for j in doc["jobs"]} == {"queued", "cancelled", "scheduled"}
+    out = cli("jobs", "list", spec, "--order", "created", "--desc", "--status", "cancelled")
+    assert [line.split()[0] for line in out.output.splitlines()[1:]] == ["c-b"]

@@ -240,6 +240,8 @@ def _expected_types(keys: QueueKeys, tasks: Sequence[str]) -> dict[str, str]:
         keys.unique: "hash",
         keys.unique_exp: "zset",
         keys.done: "zset",
+        keys.created: "zset",
+        keys.retrying: "hash",
     }
     for task in tasks:
         types[keys.scheduled(task)] = "zset"
@@ -472,6 +474,39 @@ def _check_unique(state: State, problems: list[str]) -> None:
             problems.append(f"unique {identity!r} still held by finished {holder_id}")
 
 
+def _check_created(state: State, problems: list[str]) -> None:
+    """With the index on, the created index holds exactly the job records,
+    each scored by its `ct`; off, it does not exist."""
+    if not state.keys.index_created:
+        if state.keys.created in state.raw:
+            problems.append("the created index exists while it is off")
+        return
+    index = state.zset(state.keys.created)
+    jobs = state.jobs
+    for job_id, st in jobs.items():
+        if job_id not in index:
+            problems.append(f"{job_id}: missing from the created index")
+        elif index[job_id] != st.get("ct"):
+            problems.append(f"{job_id}: created index score {index[job_id]} != ct {st.get('ct')}")
+    for member in index.keys() - jobs.keys():
+        problems.append(f"created index member {member} has no record")
+
+
+def _check_retrying(state: State, problems: list[str]) -> None:
+    """`retrying[task]` is the number of the task's jobs with status retrying
+    (a task with none: 0 or no field)."""
+    counts = {task: int(n) for task, n in state.hash(state.keys.retrying).items()}
+    actual: dict[str, int] = {}
+    for st in state.jobs.values():
+        if st.get("s") == "retrying":
+            actual[st["t"]] = actual.get(st["t"], 0) + 1
+    for task in counts.keys() | actual.keys():
+        if counts.get(task, 0) != actual.get(task, 0):
+            problems.append(
+                f"retrying[{task}] = {counts.get(task, 0)}, but {actual.get(task, 0)} jobs retry"
+            )
+
+
 def assert_invariants(client: SyncClient, keys: QueueKeys, tasks: Sequence[str]) -> State:
     """Check lua/README.md's invariants on the whole state of the queue; return the state.
 
@@ -486,6 +521,8 @@ def assert_invariants(client: SyncClient, keys: QueueKeys, tasks: Sequence[str])
         _check_active(state, tasks, problems)
         _check_schedules(state, tasks, problems)
         _check_unique(state, problems)
+        _check_created(state, problems)
+        _check_retrying(state, problems)
     assert not problems, "invariants broken:\n  " + "\n  ".join(problems)
     return state
 

@@ -42,7 +42,7 @@ class CheckedClient(SyncClient):
 
 @pytest.fixture
 def keys(prefix: str) -> QueueKeys:
-    return queue_keys(prefix, "q")
+    return queue_keys(prefix, "q", index_created=True)
 
 
 @pytest.fixture

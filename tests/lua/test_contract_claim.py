@@ -93,7 +93,7 @@ def test_claimed_state_lease_and_reply(client: SyncClient, keys: QueueKeys) -> N
     assert state.running == {"j1": NOW + 4000}
     assert state.active == {"t": 1}
     assert state.ready() == {}
-    assert state.key_names == {keys.jobs, keys.tasks, keys.running, keys.active}
+    assert state.key_names == {keys.jobs, keys.tasks, keys.running, keys.active, keys.created}
 
 
 def test_token_and_attempt_grow_per_claim(client: SyncClient, keys: QueueKeys) -> None:
@@ -283,6 +283,7 @@ def test_rotation_chooses_who_gets_the_larger_share(client: SyncClient, keys: Qu
 def test_ready_member_without_record_is_dropped(client: SyncClient, keys: QueueKeys) -> None:
     enqueue(client, keys, [new_job("j1"), new_job("j2"), new_job("j3")])
     client.redis.hdel(keys.jobs, "j1", "j1:p")
+    client.redis.zrem(keys.created, "j1")
 
     reply = claim(client, keys, 5)
 
@@ -296,6 +297,7 @@ def test_dropped_member_does_not_take_a_claim_slot(client: SyncClient, keys: Que
     """Up to N ready jobs: a dropped stale member must not make the claim come back empty."""
     enqueue(client, keys, [new_job("j1"), new_job("j2"), new_job("j3")])
     client.redis.hdel(keys.jobs, "j1", "j1:p")
+    client.redis.zrem(keys.created, "j1")
 
     reply = claim(client, keys, 1)
 
@@ -310,6 +312,7 @@ def test_scheduled_member_without_record_is_dropped_at_promotion(
 ) -> None:
     enqueue(client, keys, [new_job("s1", delay_ms=10), new_job("s2", delay_ms=20)])
     client.redis.hdel(keys.jobs, "s1", "s1:p")
+    client.redis.zrem(keys.created, "s1")
 
     reply = claim(client, keys, 5, now=NOW + 20)
 

@@ -47,6 +47,7 @@ def test_one_job_due_now_goes_to_ready(client: SyncClient, keys: QueueKeys) -> N
         ),
         keys.ready("t"): ("zset", {"j1": 5 * 2**42 + (NOW - 1_577_836_800_000)}),
         keys.tasks: ("set", {"t"}),
+        keys.created: ("zset", {"j1": NOW}),
     }
 
 
@@ -75,6 +76,7 @@ def test_delayed_job_goes_to_scheduled_scored_by_due(client: SyncClient, keys: Q
         ),
         keys.scheduled("t"): ("zset", {"j1": NOW + 5000}),
         keys.tasks: ("set", {"t"}),
+        keys.created: ("zset", {"j1": NOW}),
     }
 
 
@@ -121,6 +123,7 @@ def test_many_jobs_of_several_tasks_in_one_call(client: SyncClient, keys: QueueK
         keys.scheduled("t"),
         keys.ready("u"),
         keys.scheduled("u"),
+        keys.created,
     }
 
 

@@ -120,3 +120,18 @@ def test_workers_and_the_jobs_they_hold(client: SyncClient, keys: QueueKeys) -> 
     bounded = client.run(admin.workers(keys, "q", live_ms=LIVE_MS, max_running=2, now_ms=NOW))
     assert (bounded.running, bounded.scanned) == (4, 2)
     assert sum(w.running for w in bounded.workers) <= 2
+
+
+def test_retrying_jobs_are_counted_per_task(client: SyncClient, keys: QueueKeys) -> None:
+    enqueue(client, keys, [new_job("a"), new_job("b"), new_job("c", task="u")], now=NOW - 100)
+    held = claim(client, keys, 3, tasks=[("t", 0), ("u", 0)], now=NOW - 100).jobs
+    retry = [
+        outcome(j, proto.OutcomeCode.RETRY, delay_ms=60_000 if j.id == "a" else 0) for j in held
+    ]
+    finish(client, keys, retry, tasks=[("t", 0), ("u", 0)], now=NOW - 100)
+
+    raw = stats(client, keys)
+
+    # a waits a minute (scheduled), b and c are due again (queued): all retrying
+    assert raw.stats.tasks == [admin.TaskStats("t", 1, 1, 0, 2), admin.TaskStats("u", 0, 1, 0, 1)]
+    assert raw.stats.retrying == 3

@@ -234,6 +234,7 @@ def test_holder_deleted_by_retention_no_longer_holds(client: SyncClient, keys: Q
     assert codes(enqueue(client, keys, [uniq(new_job("j2"), rule)], now=NOW + 6)) == [("dup", "j1")]
     client.redis.hdel(keys.jobs, "j1", "j1:p")  # what a retention trim does
     client.redis.zrem(keys.succeeded, "j1")
+    client.redis.zrem(keys.created, "j1")
     assert codes(enqueue(client, keys, [uniq(new_job("j3"), rule)], now=NOW + 7)) == [1]
 
 
