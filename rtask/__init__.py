@@ -11,7 +11,7 @@ assert await job.result(timeout=5) == 3
 """
 
 from . import backoff, middleware
-from ._admin import QueueStats, TaskStats, WorkerInfo
+from ._admin import QueueStats, TaskStats, TaskType, WorkerInfo
 from ._app import App
 from ._codec import Codec, JsonCodec, MsgpackCodec
 from ._context import JobContext, current_job
@@ -95,6 +95,7 @@ __all__ = [
     "SyncJob",
     "Task",
     "TaskStats",
+    "TaskType",
     "Unique",
     "UnknownTask",
     "Worker",

@@ -16,6 +16,7 @@ from ._errors import JobNotFound
 from ._job import JobInfo
 from ._keys import QueueKeys, check_job_id, check_queue
 from ._protocol import Call, CancelResult, RawJob, cancel, read_job
+from ._protocol_manage import task_names
 from ._scripts import script
 from ._shards import logical_queue, lookup_order, merge_stats, physical_queues
 
@@ -184,6 +185,36 @@ def stats_plan(app: App, queues: Sequence[str] | None, live_s: float) -> Plan[li
     return [
         merge_stats(q, [by_name[s] for s in physical_queues(app.shard_table, [q])]) for q in logical
     ]
+
+
+# ---------------------------------------------------------------- task types
+
+
+@dataclass(frozen=True, slots=True)
+class TaskType:
+    """A task name known on a queue: enqueued there by some producer (the
+    queue's tasks set, every shard) or registered by this App."""
+
+    queue: str
+    name: str
+    registered: bool  # this App has the task's function (its workers can run it)
+    enqueued: bool  # some producer enqueued it on the queue (or declared a schedule)
+
+
+def task_types_plan(app: App, queues: Sequence[str] | None) -> Plan[list[TaskType]]:
+    """Task types of each queue (default: the App's task queues and "default")."""
+    logical = default_queues(app, queues)
+    names = physical_queues(app.shard_table, logical)
+    replies: list[list[str]] = yield [task_names(app.keys(q)) for q in names]
+    seen: dict[str, set[str]] = {q: set() for q in logical}
+    for q, found in zip(names, replies, strict=True):
+        seen[logical_queue(q)].update(found)
+    out = []
+    for q in logical:
+        registered = {t.name for t in app.tasks.values() if t.queue == q}
+        for name in sorted(seen[q] | registered):
+            out.append(TaskType(q, name, name in registered, name in seen[q]))
+    return out
 
 
 # ---------------------------------------------------------------- workers

@@ -12,11 +12,13 @@ from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar, overload
 from ._admin import (
     LIVE_S,
     QueueStats,
+    TaskType,
     WorkerInfo,
     drive_async,
     drive_sync,
     info_plan,
     stats_plan,
+    task_types_plan,
     workers_plan,
 )
 from ._app_manage import ManageMixin
@@ -328,6 +330,15 @@ class App(ScheduleMethods, ManageMixin):
         """`stats` for sync code."""
 
         return drive_sync(self.sync_client(), stats_plan(self, queues, live_s))
+
+    async def task_types(self, queues: Sequence[str] | None = None) -> list[TaskType]:
+        """Task names known on each queue: every task ever enqueued there (by
+        any producer of the fleet) and those this App registers."""
+        return await drive_async(self.async_client(), task_types_plan(self, queues))
+
+    def task_types_sync(self, queues: Sequence[str] | None = None) -> list[TaskType]:
+        """`task_types` for sync code."""
+        return drive_sync(self.sync_client(), task_types_plan(self, queues))
 
     async def workers(
         self, queues: Sequence[str] | None = None, *, live_s: float = LIVE_S

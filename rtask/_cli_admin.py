@@ -327,4 +327,22 @@ def events(app_spec: str, queue: str, since: str, follow: bool, as_json: bool) -
             pass
 
 
-COMMANDS = (stats, workers, jobs, events)
+@click.command()
+@click.argument("app_spec", metavar="MODULE:APP")
+@click.option("--queues", default="", help="Comma-separated queues (default: every task's queue).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def tasks(app_spec: str, queues: str, as_json: bool) -> None:
+    """Task names known on each queue: enqueued there, and/or registered by MODULE:APP."""
+    with _operating(app_spec) as app:
+        found = app.task_types_sync(_queue_list(queues))
+    if as_json:
+        _echo_json({"tasks": [dataclasses.asdict(t) for t in found]})
+        return
+    rows = [
+        [t.queue, t.name, "yes" if t.registered else "no", "yes" if t.enqueued else "no"]
+        for t in found
+    ]
+    click.echo(table(["QUEUE", "TASK", "REGISTERED", "ENQUEUED"], rows) if rows else "no tasks")
+
+
+COMMANDS = (stats, workers, jobs, events, tasks)
