@@ -18,7 +18,11 @@
 -- KEYS[9+2T], KEYS[10+2T], KEYS[11+2T]  unique hash, done zset (waiters; also
 --          the channel), unique_exp zset
 -- KEYS[12+2T]  retrying hash (task -> number of its jobs with status retrying)
--- KEYS[13+2T..]  optional: created index (App(index_created=True)), events
+-- KEYS[13+2T], KEYS[14+2T]  throughput hashes of even and odd minutes
+--          (task -> jobs finished, succeeded or failed, in that minute;
+--          field "~minute" = the minute they count: a hash holding an older
+--          minute is emptied before it counts the current one)
+-- KEYS[15+2T..]  optional: created index (App(index_created=True)), events
 --             stream (given = events on: one event per
 --             applied outcome: succeeded, retrying, failed, cancelled,
 --             snoozed, released)
@@ -68,7 +72,7 @@ end
 local first = 10 + 2 * ntasks
 local unique, done, unique_exp = KEYS[9 + 2 * ntasks], KEYS[10 + 2 * ntasks], KEYS[11 + 2 * ntasks]
 local retrying = KEYS[12 + 2 * ntasks]
-local opt = optional_keys(13 + 2 * ntasks)
+local opt = optional_keys(15 + 2 * ntasks)
 local created, events = opt.created, opt.events
 
 local ids = {}
@@ -119,6 +123,7 @@ local old_errors = #error_fields > 0 and redis.call('HMGET', jobs, unpack(error_
 
 local writes, zadds, released, finished, finished_ids = {}, {}, {}, {}, {}
 local ended = {}  -- schedules' jobs that ended: {id, st, next}
+local done_count = {}  -- task -> jobs that succeeded or failed in this call
 local wake = false
 local retried = {}  -- task -> jobs that became retrying (one HINCRBY per task)
 
@@ -128,6 +133,9 @@ local function terminal(id, st, status, when, next)
   add_to(zadds, indexes[status], st.ft, id)
   finished[status] = (finished[status] or 0) + 1
   finished_ids[#finished_ids + 1] = id
+  if status ~= 'cancelled' then
+    done_count[st.t] = (done_count[st.t] or 0) + 1
+  end
   release_unique(unique, unique_exp, id, st, retention[status][1])
   if st.sc then
     ended[#ended + 1] = {id, st, next}
@@ -244,6 +252,22 @@ for _, e in ipairs(ended) do
     redis.call('HSET', schedules, st.sc, cjson.encode(rec))
   else
     free_schedule(schedules, pending, id, st, now)
+  end
+end
+
+-- Throughput: count this call's finished jobs in the current minute's hash.
+if next(done_count) then
+  local minute = math.floor(now / 60000)
+  local bucket = KEYS[13 + 2 * ntasks + minute % 2]
+  if redis.call('HGET', bucket, '~minute') ~= tostring(minute) then
+    local stale = redis.call('HKEYS', bucket)  -- once a minute: the last one's tasks
+    if #stale > 0 then
+      redis.call('HDEL', bucket, unpack(stale))
+    end
+    redis.call('HSET', bucket, '~minute', minute)
+  end
+  for task, n in pairs(done_count) do
+    redis.call('HINCRBY', bucket, task, n)
   end
 end
 

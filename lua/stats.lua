@@ -11,6 +11,8 @@
 -- KEYS[7]  workers zset (worker id -> last heartbeat ms)
 -- KEYS[7+2i-1], KEYS[7+2i]  scheduled:<task i>, ready:<task i>  (i = 1..T)
 -- KEYS[8+2T]  retrying hash (task -> number of its jobs with status retrying)
+-- KEYS[9+2T], KEYS[10+2T]  throughput hashes of even and odd minutes (see
+--          finish.lua)
 --
 -- ARGV[1]  now_ms, or '' to use the server clock
 -- ARGV[2]  live_ms: a worker whose last heartbeat is at most this old is live
@@ -20,7 +22,8 @@
 -- Returns {now_ms, running, succeeded, failed, cancelled, live_workers,
 --          members of the tasks set (list), active (flat list task, count, ...),
 --          then 3 values per task i: scheduled, queued, oldest_due_ms,
---          then the retrying counts (flat list task, count, ...)}
+--          then the retrying counts (flat list task, count, ...), then the
+--          two throughput hashes (flat lists field, value, ...)}
 --   scheduled: waiting jobs due later; queued: waiting jobs due now (the
 --   ready set plus scheduled jobs already due but not promoted yet);
 --   oldest_due_ms: the earliest due time among the queued jobs, -1 if none.
@@ -84,4 +87,6 @@ for i = 1, ntasks do
   out[#out + 1] = oldest
 end
 out[#out + 1] = redis.call('HGETALL', KEYS[8 + 2 * ntasks])
+out[#out + 1] = redis.call('HGETALL', KEYS[9 + 2 * ntasks])
+out[#out + 1] = redis.call('HGETALL', KEYS[10 + 2 * ntasks])
 return out

@@ -60,6 +60,10 @@ class TaskStats:
     queued: int
     running: int
     retrying: int = 0
+    # jobs finished (succeeded or failed) per minute: the current minute's
+    # count plus the previous minute's, weighted by the part of it still
+    # inside the last 60 s (a sliding estimate, from counters finish.lua keeps)
+    per_minute: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +93,10 @@ class QueueStats:
     def retrying(self) -> int:
         return sum(t.retrying for t in self.tasks)
 
+    @property
+    def per_minute(self) -> float:
+        return sum(t.per_minute for t in self.tasks)
+
 
 @dataclass(frozen=True, slots=True)
 class RawStats:
@@ -96,6 +104,24 @@ class RawStats:
 
     stats: QueueStats
     unlisted: list[str]
+
+
+def per_minute(now_ms: int, buckets: Sequence[Any]) -> dict[str, float]:
+    """Jobs finished per task in the last 60 s, estimated from the counts of
+    the current and the previous minute (finish.lua's throughput hashes):
+    current + previous x the part of the previous minute still in the window."""
+    minute, into = divmod(now_ms, 60_000)
+    counts: dict[int, dict[str, int]] = {}
+    for flat in buckets:
+        fields = {k: v for k, v in _pairs(flat)}
+        if "~minute" in fields:
+            counts[int(fields.pop("~minute"))] = {k: int(v) for k, v in fields.items()}
+    current, previous = counts.get(minute, {}), counts.get(minute - 1, {})
+    weight = 1 - into / 60_000
+    return {
+        task: current.get(task, 0) + previous.get(task, 0) * weight
+        for task in {*current, *previous}
+    }
 
 
 def stats(
@@ -112,11 +138,12 @@ def stats(
         now, running, succeeded, failed, cancelled, live, members, active = reply[:8]
         per_task = dict(_pairs(active))
         retrying = dict(_pairs(reply[8 + 3 * len(tasks)]))
+        rates = per_minute(int(now), reply[9 + 3 * len(tasks) : 11 + 3 * len(tasks)])
         rows, oldest = [], None
         for i, task in enumerate(tasks):
             later, due, oldest_due = (int(x) for x in reply[8 + 3 * i : 11 + 3 * i])
             busy, again = int(per_task.get(task, 0)), int(retrying.get(task, 0))
-            rows.append(TaskStats(task, later, due, busy, again))
+            rows.append(TaskStats(task, later, due, busy, again, rates.get(task, 0.0)))
             if oldest_due >= 0 and (oldest is None or oldest_due < oldest):
                 oldest = oldest_due
         queue_stats = QueueStats(
@@ -143,7 +170,7 @@ def stats(
     ]
     for task in tasks:
         script_keys += (keys.scheduled(task), keys.ready(task))
-    script_keys.append(keys.retrying)
+    script_keys += (keys.retrying, keys.throughput(0), keys.throughput(1))
     args: list[str | bytes | int | float] = [
         "" if now_ms is None else now_ms,
         live_ms,

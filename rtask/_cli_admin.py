@@ -104,7 +104,9 @@ def stats_json(queues: Sequence[QueueStats]) -> dict[str, Any]:
     out = []
     for q in queues:
         doc = dataclasses.asdict(q)
-        doc.update(scheduled=q.scheduled, queued=q.queued, retrying=q.retrying)
+        doc.update(
+            scheduled=q.scheduled, queued=q.queued, retrying=q.retrying, per_minute=q.per_minute
+        )
         out.append(doc)
     return {"queues": out}
 
@@ -112,9 +114,9 @@ def stats_json(queues: Sequence[QueueStats]) -> dict[str, Any]:
 def stats_text(queues: Sequence[QueueStats]) -> str:
     """The tables of `rtask stats`: jobs per task, then per queue."""
     per_task = table(
-        ["QUEUE", "TASK", "SCHEDULED", "QUEUED", "RUNNING", "RETRYING"],
+        ["QUEUE", "TASK", "SCHEDULED", "QUEUED", "RUNNING", "RETRYING", "PER_MIN"],
         [
-            [q.queue, t.task, t.scheduled, t.queued, t.running, t.retrying]
+            [q.queue, t.task, t.scheduled, t.queued, t.running, t.retrying, t.per_minute]
             for q in queues
             for t in q.tasks
         ],
@@ -131,6 +133,7 @@ def stats_text(queues: Sequence[QueueStats]) -> str:
             "CANCELLED",
             "OLDEST_QUEUED_S",
             "WORKERS",
+            "PER_MIN",
         ],
         # a sharded queue's row (the sum) is followed by one row per shard
         [_queue_row(row, name) for q in queues for row, name in _with_shards(q)],
@@ -154,6 +157,7 @@ def _queue_row(q: QueueStats, name: str) -> list[Any]:
         q.cancelled,
         q.oldest_queued_s,
         q.workers,
+        q.per_minute,
     ]
 
 

@@ -123,6 +123,10 @@ class QueueKeys:
     def recover_gate(self) -> str:
         return self.base + "recover"
 
+    def throughput(self, parity: int) -> str:
+        """Jobs finished per task in one minute (hash); two of them, by minute parity."""
+        return self.base + f"throughput:{parity}"
+
     @property
     def schedules(self) -> str:
         return self.base + "schedules"

@@ -355,7 +355,8 @@ def finish(
     for name, cap in tasks:
         script_keys += (keys.scheduled(name), keys.ready(name))
         args += (name, cap)
-    script_keys += (keys.unique, keys.done, keys.unique_exp, keys.retrying, *keys.index_keys)
+    script_keys += (keys.unique, keys.done, keys.unique_exp, keys.retrying)
+    script_keys += (keys.throughput(0), keys.throughput(1), *keys.index_keys)
     if events:
         script_keys.append(keys.events)
     for o in outcomes:

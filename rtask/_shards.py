@@ -200,20 +200,24 @@ def merge_stats(queue: str, parts: Sequence[QueueStats]) -> QueueStats:
     the most any shard has, since a worker serves every shard of a queue)."""
     if len(parts) == 1 and parts[0].queue == queue:
         return parts[0]
-    rows: dict[str, list[int]] = {}
+    rows: dict[str, list[float]] = {}
     for part in parts:
         for t in part.tasks:
-            row = rows.setdefault(t.task, [0, 0, 0, 0])
+            row = rows.setdefault(t.task, [0, 0, 0, 0, 0.0])
             row[0] += t.scheduled
             row[1] += t.queued
             row[2] += t.running
             row[3] += t.retrying
+            row[4] += t.per_minute
     from ._admin import QueueStats, TaskStats
 
     waits = [p.oldest_queued_s for p in parts if p.oldest_queued_s is not None]
     return QueueStats(
         queue=queue,
-        tasks=[TaskStats(name, *row) for name, row in sorted(rows.items())],
+        tasks=[
+            TaskStats(name, int(r[0]), int(r[1]), int(r[2]), int(r[3]), r[4])
+            for name, r in sorted(rows.items())
+        ],
         running=sum(p.running for p in parts),
         succeeded=sum(p.succeeded for p in parts),
         failed=sum(p.failed for p in parts),

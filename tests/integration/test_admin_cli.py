@@ -81,9 +81,10 @@ def test_stats_table_and_json(app_module: ModuleType) -> None:
     text = cli("stats", spec)
     assert text.exit_code == 0, text.output
     lines = text.output.splitlines()
-    assert lines[0].split() == ["QUEUE", "TASK", "SCHEDULED", "QUEUED", "RUNNING", "RETRYING"]
-    assert lines[1].split() == ["default", "ok", "1", "1", "0", "0"]
-    assert lines[2].split() == ["risky", "bad", "0", "1", "0", "0"]
+    header = ["QUEUE", "TASK", "SCHEDULED", "QUEUED", "RUNNING", "RETRYING", "PER_MIN"]
+    assert lines[0].split() == header
+    assert lines[1].split() == ["default", "ok", "1", "1", "0", "0", "0.0"]
+    assert lines[2].split() == ["risky", "bad", "0", "1", "0", "0", "0.0"]
     # numbers are right-aligned under their header
     end = lines[0].index("SCHEDULED") + len("SCHEDULED")
     assert lines[1][:end].endswith(" 1") and lines[1][end] == " "
@@ -94,7 +95,7 @@ def test_stats_table_and_json(app_module: ModuleType) -> None:
     (queue,) = doc["queues"]
     assert queue["queue"] == "default"
     assert queue["tasks"] == [
-        {"task": "ok", "scheduled": 1, "queued": 1, "running": 0, "retrying": 0}
+        {"task": "ok", "scheduled": 1, "queued": 1, "running": 0, "retrying": 0, "per_minute": 0.0}
     ]
     assert (queue["scheduled"], queue["queued"], queue["succeeded"]) == (1, 1, 0)
     assert queue["oldest_queued_s"] >= 0

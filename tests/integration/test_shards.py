@@ -240,7 +240,7 @@ def test_rtask_stats_shows_the_logical_queue_and_its_shards(
     assert result.exit_code == 0, result.output
     rows = [line.split() for line in result.output.split("\n\n")[1].splitlines()[1:]]
     # the queue's row sums its shards; then one row per shard (QUEUE, QUEUED)
-    assert [(" ".join(row[:-9]), row[-8]) for row in rows] == [
+    assert [(" ".join(row[:-10]), row[-9]) for row in rows] == [
         ("emails", "30"),
         ("shard emails", str(placed["emails"])),
         ("shard emails#1", str(placed["emails#1"])),

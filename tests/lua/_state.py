@@ -242,6 +242,8 @@ def _expected_types(keys: QueueKeys, tasks: Sequence[str]) -> dict[str, str]:
         keys.done: "zset",
         keys.created: "zset",
         keys.retrying: "hash",
+        keys.throughput(0): "hash",
+        keys.throughput(1): "hash",
     }
     for task in tasks:
         types[keys.scheduled(task)] = "zset"

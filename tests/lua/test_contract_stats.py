@@ -8,6 +8,7 @@ from rtask._client import SyncClient
 from rtask._keys import QueueKeys
 from tests.lua._state import (
     NOW,
+    assert_invariants,
     claim,
     enqueue,
     finish,
@@ -81,7 +82,11 @@ def test_running_finished_and_live_workers(client: SyncClient, keys: QueueKeys) 
 
     raw = stats(client, keys)
 
-    assert raw.stats.tasks == [admin.TaskStats("t", 0, 1, 1), admin.TaskStats("u", 0, 1, 0)]
+    # per_minute: the succeeded and the failed job, both in this minute
+    assert raw.stats.tasks == [
+        admin.TaskStats("t", 0, 1, 1, per_minute=2.0),
+        admin.TaskStats("u", 0, 1, 0),
+    ]
     assert (raw.stats.running, raw.stats.succeeded, raw.stats.failed) == (1, 1, 1)
     assert raw.stats.cancelled == 0
     assert raw.stats.workers == 1
@@ -135,3 +140,37 @@ def test_retrying_jobs_are_counted_per_task(client: SyncClient, keys: QueueKeys)
     # a waits a minute (scheduled), b and c are due again (queued): all retrying
     assert raw.stats.tasks == [admin.TaskStats("t", 1, 1, 0, 2), admin.TaskStats("u", 0, 1, 0, 1)]
     assert raw.stats.retrying == 3
+
+
+MINUTE = 60_000
+
+
+def test_throughput_counts_per_minute_in_two_alternating_hashes(
+    client: SyncClient, keys: QueueKeys
+) -> None:
+    start = NOW - NOW % MINUTE  # the start of a minute
+    enqueue(client, keys, [new_job(f"j{i}") for i in range(6)], now=start)
+    jobs = claim(client, keys, 6, now=start).jobs
+    finish(client, keys, [outcome(j, proto.OutcomeCode.SUCCEEDED) for j in jobs[:3]], now=start)
+    # a cancel does not count; a failure does
+    finish(client, keys, [outcome(jobs[3], proto.OutcomeCode.CANCELLED)], now=start + 1)
+    finish(client, keys, [outcome(jobs[4], proto.OutcomeCode.FAILED)], now=start + 2)
+    state = assert_invariants(client, keys, TASKS)
+    minute = start // MINUTE
+    assert state.hash(keys.throughput(minute % 2)) == {"~minute": minute, "t": 4}
+
+    # next minute, a quarter in: 1 new + 4 x 0.75 of the previous minute
+    finish(client, keys, [outcome(jobs[5], proto.OutcomeCode.SUCCEEDED)], now=start + MINUTE)
+    later = client.run(
+        admin.stats(keys, "q", TASKS, live_ms=LIVE_MS, now_ms=start + MINUTE + MINUTE // 4)
+    )
+    assert later.stats.tasks[0].per_minute == 1 + 4 * 0.75
+    assert later.stats.per_minute == 4.0
+
+    # two minutes on, the older hash is emptied before it counts again
+    enqueue(client, keys, [new_job("k")], now=start + 2 * MINUTE)
+    (k,) = claim(client, keys, 1, now=start + 2 * MINUTE).jobs
+    finish(client, keys, [outcome(k, proto.OutcomeCode.SUCCEEDED)], now=start + 2 * MINUTE)
+    state = assert_invariants(client, keys, TASKS)
+    assert state.hash(keys.throughput(minute % 2)) == {"~minute": minute + 2, "t": 1}
+    assert state.hash(keys.throughput((minute + 1) % 2)) == {"~minute": minute + 1, "t": 1}
