@@ -69,9 +69,7 @@ for j = first, #ARGV, 8 do
       st = st and cjson.decode(st)
       if st and st.s == 'scheduled' then
         -- never run: replaced by the new definition's first job
-        redis.call('ZREM', KEYS[3 + 2 * i], rec.a)
-        redis.call('ZREM', KEYS[4 + 2 * i], rec.a)
-        delete_jobs(jobs, nil, {rec.a}, created)
+        drop_unrun_job(jobs, KEYS[3 + 2 * i], KEYS[4 + 2 * i], rec.a, created)
         rec.a = nil
       elseif not st then
         rec.a = nil  -- gone (cannot happen while the invariants hold)

@@ -34,6 +34,15 @@ local function place_job(scheduled, ready, id, prio, due, now)
   return was_empty
 end
 
+-- Deletes job `id`, waiting in `scheduled` or `ready` and never run, with
+-- its record (a schedule's job replaced by a newer one); `created` is the
+-- created-time index (nil when off).
+local function drop_unrun_job(jobs, scheduled, ready, id, created)
+  redis.call('ZREM', scheduled, id)
+  redis.call('ZREM', ready, id)
+  delete_jobs(jobs, nil, {id}, created)
+end
+
 -- Creates the job of `tick` for schedule `sid` (record `rec`, updated in
 -- place; the caller writes it back) from the stored template. Returns the
 -- new id and whether to wake workers; nil when that tick's job already

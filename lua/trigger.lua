@@ -48,17 +48,17 @@ if st then
   elseif st.s == 'retrying' then
     redis.call('ZREM', KEYS[4], id)
     st.due = now
-    redis.call('ZADD', KEYS[5], ready_score(st.p, now), id)
+    if place_job(KEYS[4], KEYS[5], id, st.p, now, now) then
+      redis.call('PUBLISH', ARGV[2], '1')
+    end
     redis.call('HSET', jobs, id, cjson.encode(st))
-    redis.call('PUBLISH', ARGV[2], '1')
     return {now, 2, id}
   end
   if redis.call('HEXISTS', jobs, tick_job_id(sid, now)) == 1 then
     return {now, 3, tick_job_id(sid, now)}  -- this very ms ran already
   end
   -- a future tick's job that never ran: the run now takes its place
-  redis.call('ZREM', KEYS[4], id)
-  delete_jobs(jobs, nil, {id}, opt.created)
+  drop_unrun_job(jobs, KEYS[4], KEYS[5], id, opt.created)
   rec.a = nil
 end
 

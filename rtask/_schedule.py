@@ -7,14 +7,14 @@ import hashlib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
 
 from ._codec import decode
 from ._errors import InvalidInput, InvalidSchedule
-from ._job import JobStatus
+from ._job import JobStatus, _dt
 from ._protocol_schedules import RawSchedule, StoredSchedule
 from ._timing import IDLE, STOP, Missed, Timing, timing, timing_from_dict, timing_to_dict
 
@@ -151,10 +151,6 @@ def make_schedule(
 
 
 # ---------------------------------------------------------------- reading
-
-
-def _dt(ms: Any) -> datetime | None:
-    return None if ms is None else datetime.fromtimestamp(int(ms) / 1000, UTC)
 
 
 @dataclass(frozen=True, slots=True)
