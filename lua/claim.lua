@@ -104,6 +104,22 @@ local function rate_used(i, count)
   end
 end
 
+-- The record of a job just claimed: its fields s, a, c, w and st appended to
+-- the stored JSON (later keys override earlier ones, in cjson and orjson alike),
+-- which costs a fraction of re-encoding it. A record that already carries such
+-- a tail (a claim not followed by a rewrite; or metadata that looks like one)
+-- is re-encoded whole, so a record grows by one tail at most.
+local tail_head = ',"s":"running","a":'
+local tail_rest = ',"w":' .. cjson.encode(worker) .. ',"st":' .. now .. '}'
+
+local function claimed_record(raw, st)
+  if string.find(raw, tail_head, 1, true) then
+    st.s, st.w, st.st = 'running', worker, now
+    return cjson.encode(st)
+  end
+  return string.sub(raw, 1, -2) .. tail_head .. st.a .. ',"c":' .. st.c .. tail_rest
+end
+
 -- 2. Pop ready jobs: each pass offers every task an equal share of what is
 -- still wanted; a task at its cap or with nothing ready is skipped, so it
 -- never blocks the others. Passes repeat while some task could take more.
@@ -152,12 +168,9 @@ while left > 0 and progress do
             if st.s == 'retrying' then
               retried = retried + 1
             end
-            st.s = 'running'
             st.a = st.a + 1
             st.c = st.c + 1
-            st.w = worker
-            st.st = now
-            local enc = cjson.encode(st)
+            local enc = claimed_record(raw, st)
             records[#records + 1] = ids[k]
             records[#records + 1] = enc
             leases[#leases + 1] = lease_until

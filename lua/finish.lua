@@ -191,6 +191,7 @@ local function apply(id, st, code, delay, blob, next)
   end
 end
 
+local succeeded_tail = ',"s":"succeeded","ft":'
 local gone = {}
 for k, id in ipairs(ids) do
   local result, st = out[k + 1], states[k]
@@ -202,12 +203,19 @@ for k, id in ipairs(ids) do
       -- cancelled while running: the cancel is final, only the slot is released
       terminal(id, st, 'cancelled', now, ARGV[j + 5])
     else
-      apply(id, st, codes[k], tonumber(ARGV[j + 3]), ARGV[j + 4], ARGV[j + 5])
       local code = codes[k]
+      -- a first success: its two new fields are appended (see claim.lua's
+      -- claimed_record), the rest of the record is unchanged
+      local appended = code == 1 and st.ft == nil and not string.find(raws[k], succeeded_tail, 1, true)
+      apply(id, st, code, tonumber(ARGV[j + 3]), ARGV[j + 4], ARGV[j + 5])
       local kind = code == 4 and 'snoozed' or code == 6 and 'released' or st.s
       emit_event(events, kind, id, st, now, st.ft == nil and {'due', st.due} or nil)
       writes[#writes + 1] = id
-      writes[#writes + 1] = cjson.encode(st)
+      if appended then
+        writes[#writes + 1] = string.sub(raws[k], 1, -2) .. succeeded_tail .. now .. '}'
+      else
+        writes[#writes + 1] = cjson.encode(st)
+      end
     end
   end
 end
