@@ -43,9 +43,7 @@ def pairs(record: bytes) -> list[tuple[str, Any]]:
     return found[-1]  # the outermost object is built last
 
 
-def test_claim_appends_its_fields_to_the_stored_record(
-    client: SyncClient, keys: QueueKeys
-) -> None:
+def test_claim_appends_its_fields_to_the_stored_record(client: SyncClient, keys: QueueKeys) -> None:
     enqueue(client, keys, [new_job("j")])
     before = raw(client, keys, "j")
 
@@ -113,9 +111,7 @@ def test_metadata_that_looks_like_a_tail_only_costs_a_full_encode(
     assert_invariants(client, keys, TASKS)
 
 
-def test_a_success_appends_status_and_finish_time_once(
-    client: SyncClient, keys: QueueKeys
-) -> None:
+def test_a_success_appends_status_and_finish_time_once(client: SyncClient, keys: QueueKeys) -> None:
     enqueue(client, keys, [new_job("j")])
     (job,) = claim(client, keys, 1).jobs
     claimed = raw(client, keys, "j")
