@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import threading
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
 from ._errors import RtaskError
 from ._progress import ReportBuffer
+
+_create_lock = threading.Lock()
 
 
 @dataclass(slots=True)
@@ -33,12 +36,20 @@ class JobContext:
     cancelled: bool = False
     labels: dict[str, str] = field(default_factory=dict)
     metadata: dict[str, Any] = field(default_factory=dict)
+    # Created at the first report: most jobs report nothing.
     reports: ReportBuffer | None = None
+    # The App and queue keys its reports are written with (None outside a worker).
+    owner: tuple[Any, Any] | None = field(default=None, repr=False)
 
     def _buffer(self) -> ReportBuffer:
-        if self.reports is None:
-            self.reports = ReportBuffer(None, None, self.id, self.lease_token)
-        return self.reports
+        reports = self.reports
+        if reports is None:
+            with _create_lock:  # a blocking task may report from several threads
+                if self.reports is None:
+                    app, keys = self.owner or (None, None)
+                    self.reports = ReportBuffer(app, keys, self.id, self.lease_token)
+                reports = self.reports
+        return reports
 
     async def set_progress(self, value: Any, *, flush: bool = False) -> None:
         """Report progress (any JSON value: 0.42, {"done": 3, "of": 10}, …),

@@ -9,6 +9,7 @@ import asyncio
 import contextvars
 import functools
 import traceback
+from collections.abc import Awaitable
 from concurrent.futures import Executor
 from typing import Any
 
@@ -74,6 +75,20 @@ async def _chain(
     return await run_chain(task.execute_hooks, ctx, lambda: _call(task, ctx.args, ctx.kwargs, pool))
 
 
+def _invoke(
+    task: Task[Any, Any],
+    context: JobContext,
+    args: list[Any],
+    kwargs: dict[str, Any],
+    pool: Executor,
+) -> Awaitable[Any]:
+    """`_chain`, or for an async task without middleware its own coroutine
+    (the common case: two coroutine frames fewer per job)."""
+    if task.is_async and not task.execute_hooks:
+        return task.fn(*args, **kwargs)  # type: ignore[no-any-return]
+    return _chain(task, context, args, kwargs, pool)
+
+
 async def execute(
     job: ClaimedJob,
     task: Task[Any, Any] | None,
@@ -101,10 +116,10 @@ async def execute(
     deadline = None
     try:
         if timeout_s is None:
-            value = await _chain(task, context, args, kwargs, pool)
+            value = await _invoke(task, context, args, kwargs, pool)
         else:
             async with asyncio.timeout(timeout_s) as deadline:
-                value = await _chain(task, context, args, kwargs, pool)
+                value = await _invoke(task, context, args, kwargs, pool)
     except TimeoutError as exc:
         if deadline is None or not deadline.expired():
             return _error(job, task, exc, worker)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._context import JobContext
 from .._errors import BackendError
-from .._progress import ReportBuffer, progress
+from .._progress import progress
 from .._protocol import (
     ClaimReply,
     FinishReply,
@@ -452,7 +452,7 @@ class Worker:
             tuple(job.state.get("tg") or ()),
             labels=dict(job.state.get("lb") or {}),
             metadata=dict(job.state.get("md") or {}),
-            reports=ReportBuffer(self.app, q.keys, job.id, job.token),
+            owner=(self.app, q.keys),
         )
         run = Running(job, context)
         q.running[job.id] = run
