@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import compileall
 import os
 import statistics
 import subprocess
@@ -200,6 +201,10 @@ def pickup_and_idle(url: str, count: int, idle_s: float) -> dict[str, float]:
 
 
 def main() -> None:
+    # worker processes start from bytecode, as from an installed wheel (see
+    # run.py's compile_sources: PYTHONDONTWRITEBYTECODE may be set)
+    compileall.compile_dir(str(ROOT / "rtask"), quiet=1)
+    compileall.compile_dir(str(ROOT / "benchmarks"), quiet=1)
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
