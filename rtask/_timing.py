@@ -23,11 +23,18 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import CroniterBadCronError, CroniterBadDateError, CroniterError, croniter
-
 from ._errors import InvalidSchedule
 
 Kind = Literal["cron", "every", "once", "manual"]
+
+
+def _croniter() -> Any:
+    """croniter, imported at first use: it costs every process ~70 ms of start-up."""
+    import croniter
+
+    return croniter
+
+
 Missed = Literal["skip", "create"]
 
 # What next_tick returns besides a tick (ms >= 0). Lua uses the same codes.
@@ -82,13 +89,14 @@ class Timing:
             raise InvalidSchedule(
                 f"invalid cron {self.cron!r}: use 5 fields, or 6 with seconds first"
             )
-        if not croniter.is_valid(self.cron, second_at_beginning=len(fields) == 6):
+        cron = _croniter()
+        if not cron.croniter.is_valid(self.cron, second_at_beginning=len(fields) == 6):
             raise InvalidSchedule(f"invalid cron expression {self.cron!r}")
         self.zone()  # raises for an unknown zone
         # An expression that never matches (e.g. 31 February) has no times.
         try:
             self._iterator(datetime(2000, 1, 1)).get_next(datetime)
-        except (CroniterBadDateError, CroniterError) as exc:
+        except (cron.CroniterBadDateError, cron.CroniterError) as exc:
             raise InvalidSchedule(f"cron {self.cron!r} never fires") from exc
 
     def zone(self) -> ZoneInfo:
@@ -98,14 +106,15 @@ class Timing:
             raise InvalidSchedule(f"unknown time zone {self.tz!r}") from exc
 
     def _iterator(self, wall: datetime) -> Any:
+        cron = _croniter()
         try:
-            return croniter(
+            return cron.croniter(
                 self.cron,
                 wall,
                 second_at_beginning=len(self.cron.split()) == 6,
                 max_years_between_matches=50,
             )
-        except CroniterBadCronError as exc:
+        except cron.CroniterBadCronError as exc:
             raise InvalidSchedule(f"invalid cron expression {self.cron!r}") from exc
 
     # ------------------------------------------------------------ firing times
@@ -150,10 +159,11 @@ class Timing:
         # croniter works on naive wall-clock times; each candidate is placed
         # in the zone here, so DST is decided in one place.
         it = self._iterator(wall)
+        bad_date = _croniter().CroniterBadDateError
         for _ in range(_MAX_CANDIDATES):
             try:
                 candidate: datetime = it.get_next(datetime)
-            except CroniterBadDateError:
+            except bad_date:
                 return STOP
             if skip_gaps and not _exists(candidate, zone):
                 continue
