@@ -131,28 +131,31 @@ local function delete_jobs(jobs, index, ids, created)
 end
 
 -- Keeps a terminal index (score = finished time) within its retention: drops
--- entries older than max_age_ms and the oldest beyond max_count, at most
--- `budget` per call, so the work per call is bounded and memory stays flat
+-- the oldest beyond max_count and entries older than max_age_ms (the oldest
+-- first either way: the age query is skipped when the count's pops show that
+-- none is left), at most `budget` per call, so the work per call is bounded and memory stays flat
 -- as long as each call removes at least as many as it adds.
 -- `created` is the created-time index (see delete_jobs).
 local function trim_terminal(index, jobs, now, max_age_ms, max_count, budget, created)
   local removed = 0
-  if max_age_ms > 0 then
-    local old = redis.call('ZRANGEBYSCORE', index, '-inf', now - max_age_ms, 'LIMIT', 0, budget)
-    delete_jobs(jobs, index, old, created)
-    removed = #old
-  end
-  if max_count > 0 and removed < budget then
+  local young = false -- true once every entry left is known to be within max_age_ms
+  if max_count > 0 then
     local excess = redis.call('ZCARD', index) - max_count
     if excess > 0 then
-      -- ZPOPMIN reads and removes the oldest in one command
-      local popped = redis.call('ZPOPMIN', index, math.min(excess, budget - removed))
+      local popped = redis.call('ZPOPMIN', index, math.min(excess, budget))
       local ids = {}
       for k = 1, #popped, 2 do
         ids[#ids + 1] = popped[k]
       end
       delete_jobs(jobs, nil, ids, created)
+      removed = #ids
+      -- the entries left are no older than the youngest one popped
+      young = #popped > 0 and tonumber(popped[#popped]) > now - max_age_ms
     end
+  end
+  if max_age_ms > 0 and not young and removed < budget then
+    local old = redis.call('ZRANGEBYSCORE', index, '-inf', now - max_age_ms, 'LIMIT', 0, budget - removed)
+    delete_jobs(jobs, index, old, created)
   end
 end
 

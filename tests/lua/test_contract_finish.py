@@ -424,6 +424,35 @@ def test_retention_by_age(client: SyncClient, keys: QueueKeys) -> None:
     assert state.fields_of("j2") == {"j2", "j2:p"}
 
 
+def test_retention_by_age_and_count_in_one_call(client: SyncClient, keys: QueueKeys) -> None:
+    names = [f"j{i}" for i in range(6)]
+    jobs = start(client, keys, *(new_job(n) for n in names))
+    for i, name in enumerate(names[:5]):  # finished at +0 … +4 s, nothing trimmed
+        finish(client, keys, [outcome(jobs[name], Code.SUCCEEDED)], now=NOW + 1000 * i)
+    # keep 4 and at most 2.5 s old: the count pops j0, j1 (the oldest); the
+    # age then removes j2 (2.5 s + 0.5 s old) as well
+    keep = proto.Retention(2.5, 4, 0, 0, 0, 0)
+
+    finish(client, keys, [outcome(jobs["j5"], Code.SUCCEEDED)], now=NOW + 5000, retention=keep)
+
+    state = assert_invariants(client, keys, TASKS)
+    assert list(state.zset(keys.succeeded)) == ["j3", "j4", "j5"]
+    assert state.fields_of("j2") == set()
+
+
+def test_retention_by_count_with_every_entry_young(client: SyncClient, keys: QueueKeys) -> None:
+    names = [f"j{i}" for i in range(4)]
+    jobs = start(client, keys, *(new_job(n) for n in names))
+    keep_two = proto.Retention(60.0, 2, 0, 0, 0, 0)
+
+    for i, name in enumerate(names):
+        finish(client, keys, [outcome(jobs[name], Code.SUCCEEDED)], now=NOW + i, retention=keep_two)
+
+    state = assert_invariants(client, keys, TASKS)
+    assert list(state.zset(keys.succeeded)) == ["j2", "j3"]
+    assert state.fields_of("j0") == state.fields_of("j1") == set()
+
+
 def test_retention_leaves_other_indexes_alone(client: SyncClient, keys: QueueKeys) -> None:
     jobs = start(client, keys, *(new_job(f"j{i}") for i in range(3)))
     finish(client, keys, [outcome(jobs["j0"], Code.FAILED)], now=NOW + 1)
