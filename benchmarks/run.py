@@ -728,7 +728,7 @@ def _table_cost(fw: dict[str, Any]) -> list[str]:
         "Commands/job: diff of `INFO commandstats` call totals over the drain (worker start → "
         "N done), minus the harness' own GET polls and INFO calls and minus the done "
         "counters' flushes (one INCRBY + one INCR per flush, counted exactly; tasks count in "
-        "process and a thread per worker process flushes every 2 ms); commands run inside Lua "
+        "process and a thread per worker process flushes every 5 ms); commands run inside Lua "
         "scripts are counted by Redis too. "
         "CPU: diff of `used_cpu_sys + used_cpu_user`. RSS: sum over the worker process tree at "
         "the end of the drain. Memory: `used_memory` after enqueueing N jobs minus before."
