@@ -120,77 +120,89 @@ local function claimed_record(raw, st)
   return string.sub(raw, 1, -2) .. tail_head .. st.a .. ',"c":' .. st.c .. tail_rest
 end
 
--- 2. Pop ready jobs: each pass offers every task an equal share of what is
--- still wanted; a task at its cap or with nothing ready is skipped, so it
--- never blocks the others. Passes repeat while some task could take more.
+-- 2. Pop ready jobs: each pass offers every task still in play an equal
+-- share of what is still wanted. A task that gives less than its share (at
+-- its cap, held by its rate limit, or out of ready jobs) leaves play, so it
+-- never blocks the others, and the next pass shares what is left among the
+-- rest: one pass when a single task has jobs, whatever the number of tasks.
 local out = {now, next_due}
 local leases, records = {}, {}
 local left = want
-local progress = true
-while left > 0 and progress do
-  progress = false
-  local share = math.ceil(left / ntasks)
-  for n = 0, ntasks - 1 do
-    if left <= 0 then
-      break
-    end
-    local i = (rotation + n) % ntasks + 1
-    local task = ARGV[6 + 2 * i]
-    local cap = tonumber(ARGV[7 + 2 * i])
-    local allowed = math.min(share, left)
-    if cap > 0 then
-      local busy = tonumber(redis.call('HGET', active, task) or '0')
-      allowed = math.min(allowed, cap - busy)
-    end
-    allowed = math.min(allowed, rate_room(i))
-    if allowed > 0 then
-      local popped = redis.call('ZPOPMIN', KEYS[3 + 2 * i], allowed)
-      local ids = {}
-      for k = 1, #popped, 2 do
-        ids[#ids + 1] = popped[k]
+
+-- How many more jobs of task i its cap and its rate limit allow now.
+local function room_for(i)
+  local cap = tonumber(ARGV[7 + 2 * i])
+  local allowed = rate_room(i)
+  if cap > 0 then
+    local busy = tonumber(redis.call('HGET', active, ARGV[6 + 2 * i]) or '0')
+    allowed = math.min(allowed, cap - busy)
+  end
+  return allowed
+end
+
+-- Pops up to `allowed` ready jobs of task i and marks them running; returns
+-- how many members it popped (members without a record count: they were
+-- deleted meanwhile and are dropped).
+local function take(i, allowed)
+  local task = ARGV[6 + 2 * i]
+  local popped = redis.call('ZPOPMIN', KEYS[3 + 2 * i], allowed)
+  local ids = {}
+  for k = 1, #popped, 2 do
+    ids[#ids + 1] = popped[k]
+  end
+  if #ids == 0 then
+    return 0
+  end
+  local fields = {}
+  for k = 1, #ids do
+    fields[2 * k - 1] = ids[k]
+    fields[2 * k] = ids[k] .. ':p'
+  end
+  local values = redis.call('HMGET', jobs, unpack(fields))
+  local got, retried = 0, 0
+  for k = 1, #ids do
+    local raw = values[2 * k - 1]
+    if raw then
+      local st = cjson.decode(raw)
+      if st.s == 'retrying' then
+        retried = retried + 1
       end
-      -- the set may hold more only if it gave all that was asked (members
-      -- without a record still count as popped)
-      progress = progress or #ids == allowed
-      if #ids > 0 then
-        local fields = {}
-        for k = 1, #ids do
-          fields[2 * k - 1] = ids[k]
-          fields[2 * k] = ids[k] .. ':p'
-        end
-        local values = redis.call('HMGET', jobs, unpack(fields))
-        local got, retried = 0, 0
-        for k = 1, #ids do
-          local raw = values[2 * k - 1]
-          -- a ready member without a record was deleted meanwhile: drop it
-          if raw then
-            local st = cjson.decode(raw)
-            if st.s == 'retrying' then
-              retried = retried + 1
-            end
-            st.a = st.a + 1
-            st.c = st.c + 1
-            local enc = claimed_record(raw, st)
-            records[#records + 1] = ids[k]
-            records[#records + 1] = enc
-            leases[#leases + 1] = lease_until
-            leases[#leases + 1] = ids[k]
-            out[#out + 1] = ids[k]
-            out[#out + 1] = enc
-            out[#out + 1] = values[2 * k]
-            got = got + 1
-            rate_log(i, now, ids[k] .. ':' .. st.c)
-            emit_event(events, 'started', ids[k], st, now, {'w', worker})
-          end
-        end
-        if got > 0 then
-          redis.call('HINCRBY', active, task, got)
-          left = left - got
-          rate_used(i, got)
-        end
-        if retried > 0 then
-          redis.call('HINCRBY', retrying, task, -retried)
-        end
+      st.a = st.a + 1
+      st.c = st.c + 1
+      local enc = claimed_record(raw, st)
+      records[#records + 1] = ids[k]
+      records[#records + 1] = enc
+      leases[#leases + 1] = lease_until
+      leases[#leases + 1] = ids[k]
+      out[#out + 1] = ids[k]
+      out[#out + 1] = enc
+      out[#out + 1] = values[2 * k]
+      got = got + 1
+      rate_log(i, now, ids[k] .. ':' .. st.c)
+      emit_event(events, 'started', ids[k], st, now, {'w', worker})
+    end
+  end
+  if got > 0 then
+    redis.call('HINCRBY', active, task, got)
+    left = left - got
+    rate_used(i, got)
+  end
+  if retried > 0 then
+    redis.call('HINCRBY', retrying, task, -retried)
+  end
+  return #ids
+end
+
+local out_of_play, in_play = {}, ntasks
+while left > 0 and in_play > 0 do
+  local share = math.ceil(left / in_play)
+  for n = 0, ntasks - 1 do
+    local i = (rotation + n) % ntasks + 1
+    if left > 0 and not out_of_play[i] then
+      local allowed = math.min(share, left, room_for(i))
+      -- a task that gives less than asked can give nothing more this call
+      if allowed <= 0 or take(i, allowed) < allowed then
+        out_of_play[i], in_play = true, in_play - 1
       end
     end
   end

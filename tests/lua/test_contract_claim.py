@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rtask import _protocol as proto
 from rtask._client import SyncClient
-from rtask._keys import QueueKeys
+from rtask._keys import QueueKeys, queue_keys
 from tests.lua._state import (
     LEASE_MS,
     NOW,
@@ -421,3 +421,25 @@ def test_started_events(client: SyncClient, keys: QueueKeys) -> None:
         {"e": "started", "id": "j1", "t": "t", "a": "1", "at": str(NOW + 5), "w": "w9"},
         {"e": "started", "id": "j2", "t": "t", "a": "1", "at": str(NOW + 5), "w": "w9"},
     ]
+
+
+def test_one_pass_when_a_single_task_of_many_has_jobs(redis_url: str, prefix: str) -> None:
+    """Tasks out of jobs leave play: two passes, whatever is wanted (commands
+    counted by the real server's INFO commandstats; before, one pass per
+    halving of what was left: 15 passes for 75 jobs)."""
+    many = [(f"k{i}", 0) for i in range(5)]
+    keys = queue_keys(prefix, "q")
+    client = SyncClient(redis_url)
+    try:
+        enqueue(client, keys, [new_job(f"j{i:03d}", "k3") for i in range(100)])
+        client.redis.config_resetstat()
+
+        reply = claim(client, keys, 75, tasks=many)
+
+        stats = client.redis.info("commandstats")
+        assert len(reply.jobs) == 75
+        # pass 1 offers each task 15 and finds only k3 with jobs; pass 2 gives k3 the rest
+        assert stats["cmdstat_zpopmin"]["calls"] == 5 + 1
+        assert stats["cmdstat_hmget"]["calls"] == 2
+    finally:
+        client.close()
