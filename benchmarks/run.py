@@ -619,6 +619,7 @@ def render_markdown(data: dict[str, Any]) -> str:
     L.append("")
     fw = data["frameworks"]
     L += _table_main(data, fw, args)
+    L += _table_targets(data, fw)
     L += _table_cost(fw)
     L += _table_config(fw)
     return "\n".join(L)
@@ -695,6 +696,118 @@ def _table_main(data: dict[str, Any], fw: dict[str, Any], args: dict[str, Any]) 
     )
     L.append("")
 
+    return L
+
+
+def _get(res: dict[str, Any], *path: str) -> Any:
+    """res[path[0]][path[1]]…, or None where a step is missing (a workload not run)."""
+    for key in path:
+        if not isinstance(res, dict) or key not in res:
+            return None
+        res = res[key]
+    return res
+
+
+Row = tuple[str, str, str]
+
+
+def _verdict(ok: bool) -> str:
+    return "met" if ok else "**not met**"
+
+
+def _best_peer(peers: dict[str, Any], *path: str, low: bool = False) -> tuple[str, float] | None:
+    vals = [(n, v) for n, r in peers.items() if (v := _get(r, *path)) is not None]
+    if not vals:
+        return None
+    return (min if low else max)(vals, key=lambda nv: nv[1])
+
+
+def _target_rows_b(me: dict[str, Any], peers: dict[str, Any]) -> list[Row]:
+    b1, b1s = _get(me, "B", "p1", "jobs_per_s"), _get(me, "B", "p1", "jobs_per_s_steady")
+    if b1 is None:
+        return []
+    rows = [
+        (
+            "B, 1 process: ≥ 20,000 jobs/s",
+            f"{_f(b1)} from spawn; {_f(b1s)} from the first job",
+            _verdict(b1 >= 20_000),
+        )
+    ]
+    for key, label in (("jobs_per_s", "from spawn"), ("jobs_per_s_steady", "steady")):
+        bp, mine = _best_peer(peers, "B", "p1", key), _get(me, "B", "p1", key)
+        if bp and mine:
+            rows.append(
+                (
+                    f"B, 1 process: ≥ 8× the best peer ({label})",
+                    f"{mine / bp[1]:.1f}× {bp[0]} ({_f(bp[1])})",
+                    _verdict(mine >= 8 * bp[1]),
+                )
+            )
+    return rows
+
+
+def _target_rows_a(me: dict[str, Any], base: dict[str, Any]) -> list[Row]:
+    rows = []
+    one = _get(me, "A", "one", "jobs_per_s")
+    for key, label in (("lpush_sync", "sync"), ("lpush_async", "asyncio")):
+        lp = _get(base, key, "jobs_per_s")
+        if one is not None and lp:
+            rows.append(
+                (
+                    f"A, one at a time: within 15% of the {label} LPUSH loop",
+                    f"{_f(one)} = {one / lp:.0%} of {_f(lp)}",
+                    _verdict(one >= 0.85 * lp),
+                )
+            )
+    bulk = _get(me, "A", "bulk", "jobs_per_s")
+    if bulk is not None:
+        rows.append(("A, bulk: ≥ 200,000 jobs/s", _f(bulk), _verdict(bulk >= 200_000)))
+    return rows
+
+
+def _target_rows_cde(me: dict[str, Any], peers: dict[str, Any]) -> list[Row]:
+    rows = []
+    c = _get(me, "C", "ratio_to_ideal")
+    if c is not None:
+        rows.append(("C: ≤ 1.3× the ideal time", f"{c:.2f}×", _verdict(c <= 1.3)))
+    p50, p99 = _get(me, "D", "p50_ms"), _get(me, "D", "p99_ms")
+    if p50 is not None and p99 is not None:
+        rows.append(("D: p50 ≤ 1 ms", f"{p50:.2f} ms", _verdict(p50 <= 1.0)))
+        rows.append(("D: p99 ≤ 3 ms", f"{p99:.2f} ms", _verdict(p99 <= 3.0)))
+    cmds = _get(me, "B", "p1", "redis_cmds_per_job")
+    if cmds is not None:
+        rows.append(("E: ≤ 0.2 Redis commands per job", f"{cmds:.2f}", _verdict(cmds <= 0.2)))
+    cpu = _get(me, "B", "p1", "redis_cpu_ms_per_1k_jobs")
+    low = _best_peer(peers, "B", "p1", "redis_cpu_ms_per_1k_jobs", low=True)
+    if cpu is not None and low:
+        rows.append(
+            (
+                "E: lowest Redis CPU per job",
+                f"{cpu:.1f} ms / 1,000 jobs; lowest peer {low[0]} {low[1]:.1f}",
+                _verdict(cpu <= low[1]),
+            )
+        )
+    return rows
+
+
+def _table_targets(data: dict[str, Any], fw: dict[str, Any]) -> list[str]:
+    """rtask against the targets of issue #5, from this run's medians."""
+    me = fw.get("rtask")
+    if not me or me.get("status") != "ok":
+        return []
+    peers = {n: r for n, r in fw.items() if n != "rtask" and r.get("status") == "ok"}
+    rows = (
+        _target_rows_b(me, peers)
+        + _target_rows_a(me, data.get("baseline") or {})
+        + _target_rows_cde(me, peers)
+    )
+    if not rows:
+        return []
+    L = ["### rtask against its targets (issue #5)", ""]
+    L.append("| target | measured (medians of this run) | |")
+    L.append("|---|---|---|")
+    L += [f"| {t} | {m} | {v} |" for t, m, v in rows]
+    L.append("")
     return L
 
 
