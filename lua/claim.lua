@@ -129,13 +129,17 @@ local out = {now, next_due}
 local leases, records = {}, {}
 local left = want
 
+-- Jobs of task i claimed and retrying jobs of task i claimed by this call:
+-- written with one HINCRBY each after the passes.
+local claimed_of, retried_of = {}, {}
+
 -- How many more jobs of task i its cap and its rate limit allow now.
 local function room_for(i)
   local cap = tonumber(ARGV[7 + 2 * i])
   local allowed = rate_room(i)
   if cap > 0 then
     local busy = tonumber(redis.call('HGET', active, ARGV[6 + 2 * i]) or '0')
-    allowed = math.min(allowed, cap - busy)
+    allowed = math.min(allowed, cap - busy - (claimed_of[i] or 0))
   end
   return allowed
 end
@@ -144,7 +148,6 @@ end
 -- how many members it popped (members without a record count: they were
 -- deleted meanwhile and are dropped).
 local function take(i, allowed)
-  local task = ARGV[6 + 2 * i]
   local popped = redis.call('ZPOPMIN', KEYS[3 + 2 * i], allowed)
   local ids = {}
   for k = 1, #popped, 2 do
@@ -183,13 +186,11 @@ local function take(i, allowed)
     end
   end
   if got > 0 then
-    redis.call('HINCRBY', active, task, got)
+    claimed_of[i] = (claimed_of[i] or 0) + got
     left = left - got
     rate_used(i, got)
   end
-  if retried > 0 then
-    redis.call('HINCRBY', retrying, task, -retried)
-  end
+  retried_of[i] = (retried_of[i] or 0) + retried
   return #ids
 end
 
@@ -208,6 +209,14 @@ while left > 0 and in_play > 0 do
   end
 end
 
+for i, got in pairs(claimed_of) do
+  redis.call('HINCRBY', active, ARGV[6 + 2 * i], got)
+end
+for i, retried in pairs(retried_of) do
+  if retried > 0 then
+    redis.call('HINCRBY', retrying, ARGV[6 + 2 * i], -retried)
+  end
+end
 if #records > 0 then
   call_chunked('HSET', {jobs}, records)
   call_chunked('ZADD', {running}, leases)

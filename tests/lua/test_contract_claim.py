@@ -441,5 +441,6 @@ def test_one_pass_when_a_single_task_of_many_has_jobs(redis_url: str, prefix: st
         # pass 1 offers each task 15 and finds only k3 with jobs; pass 2 gives k3 the rest
         assert stats["cmdstat_zpopmin"]["calls"] == 5 + 1
         assert stats["cmdstat_hmget"]["calls"] == 2
+        assert stats["cmdstat_hincrby"]["calls"] == 1  # the active count, once per task
     finally:
         client.close()
