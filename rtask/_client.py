@@ -183,7 +183,7 @@ class AsyncClient:
         check_url(url)
         self.url = url
         self._loaded = False
-        # Times the scripts were loaded: callers that met NOSCRIPT together reload once.
+        # Times the scripts were loaded (see _load_once).
         self._loads = 0
         self._reloading = asyncio.Lock()
         if is_memory(url):
@@ -226,7 +226,7 @@ class AsyncClient:
     async def run(self, call: Call[T]) -> T:
         """Send one call and decode its reply."""
         if not self._loaded:
-            await self.load_scripts()
+            await self._load_once(self._loads)
         for attempt in range(1, _TRIES + 1):
             try:
                 return call.decode(await self._send(call))
@@ -239,14 +239,19 @@ class AsyncClient:
         try:
             return await self._evalsha(call)
         except redis.exceptions.NoScriptError:
-            async with self._reloading:
-                if self._loads == loads:  # nobody reloaded since this call was sent
-                    await self.load_scripts()
+            await self._load_once(loads)
             return await self._evalsha(call)
         except redis.exceptions.ConnectionError:
             raise
         except redis.exceptions.RedisError as exc:
             raise BackendError(f"{call.script.name}.lua: {type(exc).__name__}: {exc}") from exc
+
+    async def _load_once(self, loads: int) -> None:
+        """Load the scripts unless another caller did since `_loads` was `loads`
+        (a thousand calls meeting NOSCRIPT together reload once)."""
+        async with self._reloading:
+            if self._loads == loads:
+                await self.load_scripts()
 
     async def _evalsha(self, call: Call[Any]) -> Any:
         if self._wire is not None:
@@ -259,7 +264,7 @@ class AsyncClient:
         if len(calls) == 1:
             return [await self.run(calls[0])]
         if not self._loaded:
-            await self.load_scripts()
+            await self._load_once(self._loads)
         for attempt in range(1, _TRIES + 1):
             try:
                 replies = await self._evalsha_many(calls)

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import select
 import socket
 from collections import deque
 from collections.abc import Callable
@@ -97,7 +98,7 @@ def _raised(reply: Any) -> Any:
 class _Connection:
     """A handshaken redis-py connection, used through its socket; one thread at a time."""
 
-    __slots__ = ("conn", "generation", "reader", "sock")
+    __slots__ = ("conn", "generation", "poller", "reader", "sock")
 
     def __init__(self, conn: redis.connection.AbstractConnection, options: dict[str, Any]) -> None:
         conn.connect()  # type: ignore[no-untyped-call]
@@ -105,6 +106,20 @@ class _Connection:
         self.sock = cast(socket.socket, conn._sock)
         self.reader = _reader(options)
         self.generation = 0
+        self.poller = select.poll()
+        self.poller.register(self.sock, select.POLLIN)
+
+    def idle_ok(self) -> bool:
+        """False if the server closed the connection (or sent anything) while it was idle.
+
+        Checked before reusing a connection, as redis-py's pool does, so a
+        connection Redis dropped while idle (a restart, its `timeout`) costs a
+        reconnect, not the call.
+        """
+        try:
+            return not self.poller.poll(0)
+        except OSError:
+            return False
 
     def round_trip(self, command: bytes, count: int) -> list[Any]:
         """Send `command` (`count` commands) and read their `count` replies."""
@@ -172,12 +187,17 @@ class SyncWire:
             # a forked child: the parent's sockets are the parent's
             self._idle = []
             self._pid = os.getpid()
-        try:
-            return self._idle.pop()
-        except IndexError:
-            conn = _Connection(self._connection_class(**self._options), self._options)
-            conn.generation = self._generation
-            return conn
+        while self._idle:
+            try:
+                conn = self._idle.pop()
+            except IndexError:  # another thread took the last one
+                break
+            if conn.idle_ok():
+                return conn
+            conn.close()
+        conn = _Connection(self._connection_class(**self._options), self._options)
+        conn.generation = self._generation
+        return conn
 
     def close(self) -> None:
         """Close the idle connections now and the busy ones when given back."""
