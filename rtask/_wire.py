@@ -98,13 +98,14 @@ def _raised(reply: Any) -> Any:
 class _Connection:
     """A handshaken redis-py connection, used through its socket; one thread at a time."""
 
-    __slots__ = ("conn", "generation", "poller", "reader", "sock")
+    __slots__ = ("buffer", "conn", "generation", "poller", "reader", "sock")
 
     def __init__(self, conn: redis.connection.AbstractConnection, options: dict[str, Any]) -> None:
         conn.connect()  # type: ignore[no-untyped-call]
         self.conn = conn  # kept: dropping it would close the socket
         self.sock = cast(socket.socket, conn._sock)
         self.reader = _reader(options)
+        self.buffer = bytearray(_CHUNK)
         self.generation = 0
         self.poller = select.poll()
         self.poller.register(self.sock, select.POLLIN)
@@ -123,15 +124,15 @@ class _Connection:
 
     def round_trip(self, command: bytes, count: int) -> list[Any]:
         """Send `command` (`count` commands) and read their `count` replies."""
-        sock, reader = self.sock, self.reader
+        sock, reader, buffer = self.sock, self.reader, self.buffer
         try:
             sock.sendall(command)
             replies: list[Any] = []
             while len(replies) < count:
-                data = sock.recv(_CHUNK)
-                if not data:
+                size = sock.recv_into(buffer)
+                if not size:
                     raise redis.exceptions.ConnectionError("Connection closed by server.")
-                reader.feed(data)
+                reader.feed(buffer, 0, size)  # type: ignore[arg-type]
                 reply = reader.gets()
                 while reply is not False:
                     replies.append(reply)
