@@ -9,6 +9,7 @@ import gc
 import hashlib
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -422,3 +423,32 @@ def test_sync_wire_after_fork_opens_its_own_connections(redis_url: str) -> None:
             conn.close()
     finally:
         wire.close()
+
+
+def test_unix_socket_url_with_database_and_client_name(tmp_path: Path, prefix: str) -> None:
+    """The handshake is redis-py's: the URL's database and client name apply."""
+    sock = tmp_path / "redis.sock"
+    server = RedisServer(dir=tmp_path / "data", extra_args=("--unixsocket", str(sock)))
+    server.start()
+    url = f"unix://{sock}?db=3&client_name={prefix}-unix"
+    try:
+        with redis.Redis(unix_socket_path=str(sock), db=3) as admin:
+            admin.script_load(INCR.source)
+
+            async def body() -> int:
+                client = AsyncClient(url)
+                try:
+                    return await client.run(incr(f"{prefix}:u", idempotent=True))
+                finally:
+                    await client.aclose()
+
+            assert asyncio.run(body()) == 1
+            sync = SyncClient(url)
+            try:
+                assert sync.run(incr(f"{prefix}:u", idempotent=True)) == 2
+                assert [c["db"] for c in clients_named(admin, f"{prefix}-unix")] == ["3"]
+            finally:
+                sync.close()
+            assert admin.get(f"{prefix}:u") == b"2"  # in database 3
+    finally:
+        server.close()
