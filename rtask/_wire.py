@@ -21,7 +21,9 @@ late reply would answer the next call.
 
 `AsyncWire` pipelines every caller of an event loop on one connection: each
 writes its command at once and awaits a future; Redis answers a connection
-in order, so the replies resolve the futures first in, first out.
+in order, so the replies resolve the futures first in, first out. While the
+transport holds more unsent bytes than its high-water mark, new writers
+wait (asyncio's flow control), which bounds what a burst of callers queues.
 `SyncWire` keeps a free list of connections: a thread takes one for its
 round trip and gives it back (list.pop and list.append are atomic).
 """
