@@ -1,8 +1,11 @@
 """Async and sync clients: thin shells that send `_protocol.Call`s.
 
 Both run scripts with EVALSHA and reload them on NOSCRIPT (after a Redis
-restart or SCRIPT FLUSH). `memory://<name>` connects to an in-process
-fakeredis server of that name, shared by every client of the process.
+restart or SCRIPT FLUSH). On one Redis server (`redis://`, `rediss://`,
+`unix://`) the calls go through rtask's own lean transport (`_wire`), with
+redis-py doing the connection handshake; `redis` (a redis-py client) serves
+pub/sub and the few plain commands. `memory://<name>` connects to an
+in-process fakeredis server of that name, shared by every client of the process.
 
 `redis+cluster://host:port[,host:port…]/` (`rediss+cluster://` for TLS) talks
 to a Redis Cluster through redis-py's cluster clients: EVALSHA is routed by
@@ -38,7 +41,8 @@ import redis.retry
 
 from ._errors import BackendError, ConfigError, map_redis_errors
 from ._protocol import Call
-from ._scripts import all_scripts
+from ._scripts import SCRIPT_NAMES, all_scripts
+from ._wire import AsyncWire, SyncWire, pack_evalsha, script_loads
 
 T = TypeVar("T")
 
@@ -155,6 +159,13 @@ def _give_up_unless_retryable(
         raise BackendError(f"{type(exc).__name__}: {exc}") from exc
 
 
+def _check_loaded(replies: list[Any]) -> None:
+    """Raise the first error among the replies of SCRIPT LOAD."""
+    for reply in replies:
+        if isinstance(reply, Exception):
+            raise reply
+
+
 def _decoded(call: Call[T], reply: Any) -> T:
     if isinstance(reply, Exception):
         raise BackendError(f"{call.script.name}.lua failed: {reply}") from reply
@@ -164,10 +175,17 @@ def _decoded(call: Call[T], reply: Any) -> T:
 class AsyncClient:
     """Sends calls from async code; one per event loop."""
 
+    # The lean transport of a plain Redis URL; None for memory:// and for the
+    # cluster and sentinel clients, which send through redis-py.
+    _wire: AsyncWire | None = None
+
     def __init__(self, url: str) -> None:
         check_url(url)
         self.url = url
         self._loaded = False
+        # Times the scripts were loaded (see _load_once).
+        self._loads = 0
+        self._reloading = asyncio.Lock()
         if is_memory(url):
             import fakeredis.aioredis
 
@@ -175,13 +193,14 @@ class AsyncClient:
                 server=_memory_server(url)
             )
         else:
-            # The pool itself is unbounded; `_slots` bounds the connections in
-            # use, so a gather of 1,000 enqueues waits for a free one instead of
-            # failing (redis-py's own pool raises at 100; its blocking pool
-            # costs a timer per call).
+            # `redis` serves pub/sub and the few plain commands; the calls go
+            # through the wire. The pool itself is unbounded (redis-py's own
+            # raises at 100; its blocking pool costs a timer per command).
             pool = redis.asyncio.ConnectionPool.from_url(url, max_connections=1 << 20)
             pool.connection_class = _hiredis_packing(pool.connection_class)
             self.redis = redis.asyncio.Redis(connection_pool=pool)
+            self._wire = AsyncWire(pool)
+        # memory:// only: most connections in use at once
         self._slots = asyncio.Semaphore(ASYNC_MAX_CONNECTIONS)
 
     def __repr__(self) -> str:
@@ -192,49 +211,63 @@ class AsyncClient:
         pipeline never runs some scripts and bounces others (which would
         reorder it) and a broken script fails at once."""
         try:
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for s in all_scripts():
-                    pipe.script_load(s.source)
-                await pipe.execute()
+            if self._wire is not None:
+                _check_loaded(await self._wire.request_many(script_loads(), len(SCRIPT_NAMES)))
+            else:
+                async with self.redis.pipeline(transaction=False) as pipe:
+                    for s in all_scripts():
+                        pipe.script_load(s.source)
+                    await pipe.execute()
         except redis.exceptions.RedisError as exc:
             raise BackendError(f"loading the scripts failed: {exc}") from exc
+        self._loads += 1
         self._loaded = True
 
     async def run(self, call: Call[T]) -> T:
         """Send one call and decode its reply."""
         if not self._loaded:
-            await self.load_scripts()
+            await self._load_once(self._loads)
         for attempt in range(1, _TRIES + 1):
             try:
-                async with self._slots:
-                    return call.decode(await self._send(call))
+                return call.decode(await self._send(call))
             except redis.exceptions.ConnectionError as exc:
                 _give_up_unless_retryable(exc, [call], attempt)
         raise AssertionError("unreachable")
 
     async def _send(self, call: Call[Any]) -> Any:
+        loads = self._loads
         try:
-            return await _evalsha(self.redis, call)
+            return await self._evalsha(call)
         except redis.exceptions.NoScriptError:
-            await self.load_scripts()
-            return await _evalsha(self.redis, call)
+            await self._load_once(loads)
+            return await self._evalsha(call)
         except redis.exceptions.ConnectionError:
             raise
         except redis.exceptions.RedisError as exc:
             raise BackendError(f"{call.script.name}.lua: {type(exc).__name__}: {exc}") from exc
+
+    async def _load_once(self, loads: int) -> None:
+        """Load the scripts unless another caller did since `_loads` was `loads`
+        (a thousand calls meeting NOSCRIPT together reload once)."""
+        async with self._reloading:
+            if self._loads == loads:
+                await self.load_scripts()
+
+    async def _evalsha(self, call: Call[Any]) -> Any:
+        if self._wire is not None:
+            return await self._wire.request(pack_evalsha(call))
+        async with self._slots:
+            return await _evalsha(self.redis, call)
 
     async def run_many(self, calls: Sequence[Call[Any]]) -> list[Any]:
         """Send several calls in one round trip (a pipeline, not a transaction)."""
         if len(calls) == 1:
             return [await self.run(calls[0])]
         if not self._loaded:
-            await self.load_scripts()
+            await self._load_once(self._loads)
         for attempt in range(1, _TRIES + 1):
             try:
-                async with self._slots, self.redis.pipeline(transaction=False) as pipe:
-                    for call in calls:
-                        _evalsha(pipe, call)
-                    replies = await pipe.execute(raise_on_error=False)
+                replies = await self._evalsha_many(calls)
                 break
             except redis.exceptions.ConnectionError as exc:
                 _give_up_unless_retryable(exc, calls, attempt)
@@ -248,6 +281,16 @@ class AsyncClient:
                 out.append(_decoded(call, reply))
         return out
 
+    async def _evalsha_many(self, calls: Sequence[Call[Any]]) -> list[Any]:
+        """The replies of `calls`, reply errors in place."""
+        if self._wire is not None:
+            commands = b"".join([pack_evalsha(call) for call in calls])
+            return await self._wire.request_many(commands, len(calls))
+        async with self._slots, self.redis.pipeline(transaction=False) as pipe:
+            for call in calls:
+                _evalsha(pipe, call)
+            return await pipe.execute(raise_on_error=False)
+
     def pubsub(self) -> redis.asyncio.client.PubSub:
         """A pub/sub connection (the worker's wake-up listener), not yet subscribed."""
         return self.redis.pubsub(ignore_subscribe_messages=True)
@@ -258,12 +301,17 @@ class AsyncClient:
             return await self.redis.smembers(key)
 
     async def aclose(self) -> None:
+        if self._wire is not None:
+            await self._wire.aclose()
         # the pool was passed in, so redis-py would leave its connections open
         await self.redis.aclose(close_connection_pool=True)
 
 
 class SyncClient:
     """Sends calls from sync code (Django, Flask, scripts); thread-safe."""
+
+    # The lean transport of a plain Redis URL (see AsyncClient._wire).
+    _wire: SyncWire | None = None
 
     def __init__(self, url: str) -> None:
         check_url(url)
@@ -275,6 +323,7 @@ class SyncClient:
             self.redis: redis.Redis = fakeredis.FakeRedis(server=_memory_server(url))
         else:
             self.redis = redis.Redis.from_url(url)
+            self._wire = SyncWire(self.redis.connection_pool)
 
     def __repr__(self) -> str:
         return f"SyncClient({redact(self.url)!r})"
@@ -282,10 +331,13 @@ class SyncClient:
     def load_scripts(self) -> None:
         """Load every script (see AsyncClient.load_scripts)."""
         try:
-            with self.redis.pipeline(transaction=False) as pipe:
-                for s in all_scripts():
-                    pipe.script_load(s.source)
-                pipe.execute()
+            if self._wire is not None:
+                _check_loaded(self._wire.request_many(script_loads(), len(SCRIPT_NAMES)))
+            else:
+                with self.redis.pipeline(transaction=False) as pipe:
+                    for s in all_scripts():
+                        pipe.script_load(s.source)
+                    pipe.execute()
         except redis.exceptions.RedisError as exc:
             raise BackendError(f"loading the scripts failed: {exc}") from exc
         self._loaded = True
@@ -303,14 +355,19 @@ class SyncClient:
 
     def _send(self, call: Call[Any]) -> Any:
         try:
-            return _evalsha(self.redis, call)
+            return self._evalsha(call)
         except redis.exceptions.NoScriptError:
             self.load_scripts()
-            return _evalsha(self.redis, call)
+            return self._evalsha(call)
         except redis.exceptions.ConnectionError:
             raise
         except redis.exceptions.RedisError as exc:
             raise BackendError(f"{call.script.name}.lua: {type(exc).__name__}: {exc}") from exc
+
+    def _evalsha(self, call: Call[Any]) -> Any:
+        if self._wire is not None:
+            return self._wire.request(pack_evalsha(call))
+        return _evalsha(self.redis, call)
 
     def run_many(self, calls: Sequence[Call[Any]]) -> list[Any]:
         """Send several calls in one round trip (a pipeline, not a transaction)."""
@@ -320,10 +377,7 @@ class SyncClient:
             self.load_scripts()
         for attempt in range(1, _TRIES + 1):
             try:
-                with self.redis.pipeline(transaction=False) as pipe:
-                    for call in calls:
-                        _evalsha(pipe, call)
-                    replies = pipe.execute(raise_on_error=False)
+                replies = self._evalsha_many(calls)
                 break
             except redis.exceptions.ConnectionError as exc:
                 _give_up_unless_retryable(exc, calls, attempt)
@@ -336,7 +390,19 @@ class SyncClient:
             for call, reply in zip(calls, replies, strict=True)
         ]
 
+    def _evalsha_many(self, calls: Sequence[Call[Any]]) -> list[Any]:
+        """The replies of `calls`, reply errors in place."""
+        if self._wire is not None:
+            commands = b"".join([pack_evalsha(call) for call in calls])
+            return self._wire.request_many(commands, len(calls))
+        with self.redis.pipeline(transaction=False) as pipe:
+            for call in calls:
+                _evalsha(pipe, call)
+            return pipe.execute(raise_on_error=False)
+
     def close(self) -> None:
+        if self._wire is not None:
+            self._wire.close()
         self.redis.close()
 
 

@@ -188,8 +188,18 @@ def test_follow_waits_for_new_events(backend_url: str, prefix: str) -> None:
                     seen.append(event.job_id)
                     return
 
+            # The follower has read where the stream ends once it calls XREAD.
+            redis = app.async_client().redis
+            reading = asyncio.Event()
+            xread = redis.xread
+
+            async def spied_xread(*args: Any, **kwargs: Any) -> Any:
+                reading.set()
+                return await xread(*args, **kwargs)
+
+            redis.xread = spied_xread  # type: ignore[method-assign]
             follower = asyncio.create_task(follow())
-            await asyncio.sleep(0)  # let it read where the stream ends
+            await reading.wait()
             new = await noop.enqueue()
             await asyncio.wait_for(follower, 10)
             assert seen == [new.id] and old.id not in seen
