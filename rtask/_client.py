@@ -25,8 +25,9 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Sequence
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import redis
@@ -42,7 +43,7 @@ import redis.retry
 from ._errors import BackendError, ConfigError, map_redis_errors
 from ._protocol import Call
 from ._scripts import SCRIPT_NAMES, all_scripts
-from ._wire import AsyncWire, SyncWire, pack_evalsha, script_loads
+from ._wire import AsyncSubscription, AsyncWire, SyncWire, pack_evalsha, script_loads
 
 T = TypeVar("T")
 
@@ -172,6 +173,46 @@ def _decoded(call: Call[T], reply: Any) -> T:
     return call.decode(reply)
 
 
+class Subscription(Protocol):
+    """Channels subscribed to on a connection of their own."""
+
+    async def get(self, timeout_s: float) -> str | None:
+        """The channel of the next message, or None after `timeout_s` without one."""
+
+    async def aclose(self) -> None: ...
+
+
+class PubSubSubscription:
+    """A `Subscription` on redis-py's pub/sub (memory://, cluster, Sentinel)."""
+
+    def __init__(self, pubsub: redis.asyncio.client.PubSub) -> None:
+        self._pubsub = pubsub
+
+    @classmethod
+    async def open(
+        cls, pubsub: redis.asyncio.client.PubSub, channels: list[str]
+    ) -> PubSubSubscription:
+        try:
+            await pubsub.subscribe(*channels)
+        except BaseException:
+            await pubsub.aclose()  # type: ignore[no-untyped-call]
+            raise
+        return cls(pubsub)
+
+    async def get(self, timeout_s: float) -> str | None:
+        # redis-py hands an ignored message (a subscribe confirmation) back as None
+        deadline = time.monotonic() + timeout_s
+        while (left := deadline - time.monotonic()) > 0:
+            message = await self._pubsub.get_message(ignore_subscribe_messages=True, timeout=left)
+            if message and message.get("type") == "message":
+                channel = message["channel"]
+                return channel.decode() if isinstance(channel, bytes) else str(channel)
+        return None
+
+    async def aclose(self) -> None:
+        await self._pubsub.aclose()  # type: ignore[no-untyped-call]
+
+
 class AsyncClient:
     """Sends calls from async code; one per event loop."""
 
@@ -292,8 +333,15 @@ class AsyncClient:
             return await pipe.execute(raise_on_error=False)
 
     def pubsub(self) -> redis.asyncio.client.PubSub:
-        """A pub/sub connection (the worker's wake-up listener), not yet subscribed."""
+        """A pub/sub connection, not yet subscribed."""
         return self.redis.pubsub(ignore_subscribe_messages=True)
+
+    async def subscribe(self, channels: list[str]) -> Subscription:
+        """A connection subscribed to `channels` (the worker's wake-up
+        listener): lean on a plain URL, redis-py's pub/sub otherwise."""
+        if self._wire is not None:
+            return await AsyncSubscription.open(self.redis.connection_pool, channels)
+        return await PubSubSubscription.open(self.pubsub(), channels)
 
     async def smembers(self, key: str) -> set[bytes | str]:
         """The members of the set `key`; `BackendError` if Redis fails."""

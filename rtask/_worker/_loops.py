@@ -48,20 +48,17 @@ async def listen(worker: Worker, client: Any) -> None:
     channels = {q.keys.wake_channel: q for q in worker.queues}
     while not worker.closing:
         try:
-            pubsub = client.pubsub()
-            async with pubsub:
-                await pubsub.subscribe(*channels)
+            subscription = await client.subscribe(list(channels))
+            try:
                 # Anything published before the subscription took effect is
                 # caught by one more claim.
                 _wake(worker, channels.values())
                 while not worker.closing:
-                    message = await pubsub.get_message(
-                        ignore_subscribe_messages=True, timeout=LISTEN_TIMEOUT_S
-                    )
-                    if message and message.get("type") == "message":
-                        channel = message["channel"]
-                        name = channel.decode() if isinstance(channel, bytes) else channel
+                    name = await subscription.get(LISTEN_TIMEOUT_S)
+                    if name is not None:
                         _wake(worker, [channels[name]])
+            finally:
+                await subscription.aclose()
         except Exception as exc:
             log.warning("worker %s: wake-up listener failed (%s); reconnecting", worker.id, exc)
             await asyncio.sleep(LISTEN_TIMEOUT_S)

@@ -452,3 +452,60 @@ def test_unix_socket_url_with_database_and_client_name(tmp_path: Path, prefix: s
             assert admin.get(f"{prefix}:u") == b"2"  # in database 3
     finally:
         server.close()
+
+
+# ------------------------------------------------------------- pub/sub
+
+
+def test_subscription_gives_the_channel_of_each_message(redis_url: str, admin: redis.Redis) -> None:
+    async def body() -> list[str | None]:
+        client = AsyncClient(redis_url)
+        sub = await client.subscribe(["wire:a", "wire:b"])
+        try:
+            got = [await sub.get(0.01)]  # nothing published yet
+            # several messages in one read come out one by one, in order;
+            # one subscriber each: open() returned once the channels were confirmed
+            pipe = admin.pipeline(transaction=False)
+            for channel in ("wire:b", "wire:a", "wire:b"):
+                pipe.publish(channel, "1")
+            assert pipe.execute() == [1, 1, 1]
+            got += [await sub.get(5) for _ in range(3)]
+            got.append(await sub.get(0.01))
+            return got
+        finally:
+            await sub.aclose()
+            await client.aclose()
+
+    assert asyncio.run(body()) == [None, "wire:b", "wire:a", "wire:b", None]
+    assert admin.pubsub_numsub("wire:a") == [(b"wire:a", 0)]
+
+
+def test_subscription_fails_when_its_connection_is_killed(
+    redis_url: str, admin: redis.Redis
+) -> None:
+    async def body() -> None:
+        client = AsyncClient(redis_url)
+        sub = await client.subscribe(["wire:k"])
+        try:
+            assert admin.client_kill_filter(_type="pubsub") >= 1
+            with pytest.raises(redis.exceptions.ConnectionError):
+                await sub.get(5)
+        finally:
+            await sub.aclose()
+            await client.aclose()
+
+    asyncio.run(body())
+
+
+def test_memory_subscription_uses_redis_py_pubsub() -> None:
+    async def body() -> list[str | None]:
+        client = AsyncClient("memory://wire-sub")
+        sub = await client.subscribe(["wire:m"])
+        try:
+            await client.redis.publish("wire:m", "1")
+            return [await sub.get(5), await sub.get(0.01)]
+        finally:
+            await sub.aclose()
+            await client.aclose()
+
+    assert asyncio.run(body()) == ["wire:m", None]
