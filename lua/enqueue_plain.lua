@@ -18,7 +18,7 @@
 -- ARGV[5]  priority (integer)
 -- ARGV[6]  state body (the state JSON without its opening brace; the script
 --          adds "ct" and "due", as enqueue.lua does)
--- then 2 per job: id, payload (opaque bytes)
+-- then the n ids, then their n payloads (opaque bytes), in the same order
 --
 -- Returns {now_ms, codes}: `codes` is a string of one character per job, in
 -- job order: '1' = stored; '0' = a job with that id already exists, or came
@@ -74,20 +74,17 @@ if n == 1 then
 else
   local seen = {}
   for first = 1, n, SLICE do
-    local ids = {}
-    for k = first, math.min(first + SLICE - 1, n) do
-      ids[k - first + 1] = ARGV[5 + 2 * k]
-    end
-    local existing = redis.call('HMGET', jobs, unpack(ids))
+    local last = math.min(first + SLICE - 1, n)
+    local existing = redis.call('HMGET', jobs, unpack(ARGV, 6 + first, 6 + last))
     local hset, zadd, cadd = {}, {}, {}
     local h, z = 0, 0
-    for i, id in ipairs(ids) do
-      local k = first + i - 1
-      if existing[i] or seen[id] then
+    for k = first, last do
+      local id = ARGV[6 + k]
+      if existing[k - first + 1] or seen[id] then
         codes[k] = '0'
       else
         seen[id] = true
-        hset[h + 1], hset[h + 2], hset[h + 3], hset[h + 4] = id, state, id .. ':p', ARGV[6 + 2 * k]
+        hset[h + 1], hset[h + 2], hset[h + 3], hset[h + 4] = id, state, id .. ':p', ARGV[6 + n + k]
         zadd[z + 1], zadd[z + 2] = score, id
         if created then
           cadd[z + 1], cadd[z + 2] = now, id

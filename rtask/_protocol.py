@@ -154,6 +154,10 @@ def enqueue(
     return Call(script("enqueue"), script_keys, args, _decode_enqueue)
 
 
+def _decode_plain_one(reply: list[Any]) -> bool:
+    return reply[1] in (b"1", "1")
+
+
 def _decode_plain(reply: list[Any]) -> EnqueueReply:
     codes = reply[1]
     if isinstance(codes, str):
@@ -173,11 +177,10 @@ class PlainEnqueue:
     keys: list[str | bytes]
     args: tuple[str | bytes | int, ...]  # ARGV[2..6]: channel, task, delay, priority, body
 
-    def one(self, now_ms: int | None, job_id: str, payload: bytes) -> Call[EnqueueReply]:
-        """The call storing one job."""
-        return Call(
-            self.script, self.keys, [_now_arg(now_ms), *self.args, job_id, payload], _decode_plain
-        )
+    def one(self, now_ms: int | None, job_id: str, payload: bytes) -> Call[bool]:
+        """The call storing one job; its reply: whether it was stored."""
+        args = [_now_arg(now_ms), *self.args, job_id, payload]
+        return Call(self.script, self.keys, args, _decode_plain_one)
 
     def many(
         self, now_ms: int | None, ids: Sequence[str], payloads: Sequence[bytes], chunk: int
@@ -186,10 +189,8 @@ class PlainEnqueue:
         head = [_now_arg(now_ms), *self.args]
         calls = []
         for start in range(0, len(ids), chunk):
-            part = ids[start : start + chunk]
-            args: list[str | bytes | int | float] = [*head, *part, *part]
-            args[len(head) :: 2] = part
-            args[len(head) + 1 :: 2] = payloads[start : start + chunk]
+            end = start + chunk
+            args: list[str | bytes | int | float] = [*head, *ids[start:end], *payloads[start:end]]
             calls.append(Call(self.script, self.keys, args, _decode_plain))
         return calls
 

@@ -14,7 +14,7 @@ import orjson
 from ._backoff import BackoffLike, to_backoff
 from ._codec import encode_args, is_builtin
 from ._errors import ConfigError, InvalidInput, PayloadTooLarge, RtaskError
-from ._job import H, Job, SyncJob, created_handles, new_job_id, new_job_ids
+from ._job import H, Job, SyncJob, created_handle, created_handles, new_job_id, new_job_ids
 from ._keys import QueueKeys, check_job_id, check_queue, check_task_name
 from ._middleware import (
     EnqueueContext,
@@ -411,9 +411,9 @@ class BoundTask(Generic[P, R]):
         if plan is not None:  # the hot path
             task, app = self.task, self.task.app
             job_id = self.opts.id or new_job_id()
-            call = plan.one(app.now_ms(), job_id, self._payload(args, kwargs))
-            reply = await app.async_client().run(call)
-            return Job(app, job_id, task.queue, task.name, reply.stored[0])
+            lean = plan.one(app.now_ms(), job_id, self._payload(args, kwargs))
+            stored = await app.async_client().run(lean)
+            return created_handle(Job, app, job_id, task.queue, task.name, stored)
         job = self.build(args, kwargs, self.opts.id)
         queue, call = self._enqueue_one(job)
         reply = await self.task.app.async_client().run(call)
@@ -425,9 +425,9 @@ class BoundTask(Generic[P, R]):
         if plan is not None:  # the hot path
             task, app = self.task, self.task.app
             job_id = self.opts.id or new_job_id()
-            call = plan.one(app.now_ms(), job_id, self._payload(args, kwargs))
-            reply = app.sync_client().run(call)
-            return SyncJob(app, job_id, task.queue, task.name, reply.stored[0])
+            lean = plan.one(app.now_ms(), job_id, self._payload(args, kwargs))
+            stored = app.sync_client().run(lean)
+            return created_handle(SyncJob, app, job_id, task.queue, task.name, stored)
         job = self.build(args, kwargs, self.opts.id)
         queue, call = self._enqueue_one(job)
         reply = self.task.app.sync_client().run(call)

@@ -27,7 +27,8 @@ TASKS = ("t", "u")
 def plain(
     client: SyncClient, keys: QueueKeys, jobs: Sequence[proto.NewJob], now: int | None = NOW
 ) -> proto.EnqueueReply:
-    """Stores `jobs` (one task, same options) with enqueue_plain.lua, in one call."""
+    """Stores `jobs` (one task, same options) with enqueue_plain.lua, in one
+    call (with one job: the script's path for a single job)."""
     first = jobs[0]
     for job in jobs:
         assert (job.task, job.delay_ms, job.priority, job.body) == (
@@ -37,8 +38,6 @@ def plain(
             first.body,
         )
     plan = proto.plain_enqueue(keys, first.task, first.delay_ms, first.priority, first.body)
-    if len(jobs) == 1:
-        return client.run(plan.one(now, first.id, first.payload))
     (call,) = plan.many(now, [j.id for j in jobs], [j.payload for j in jobs], len(jobs))
     return client.run(call)
 
@@ -185,3 +184,30 @@ def test_extreme_priorities_give_exact_scores(client: SyncClient, keys: QueueKey
         "lo1": ready_score(-1000, NOW),
         "lo2": ready_score(-1000, NOW),
     }
+
+
+def test_the_call_of_one_job_replies_whether_it_was_stored(
+    client: SyncClient, keys: QueueKeys
+) -> None:
+    job = new_job("j1", delay_ms=10)
+    plan = proto.plain_enqueue(keys, job.task, job.delay_ms, job.priority, job.body)
+
+    assert client.run(plan.one(NOW, job.id, job.payload)) is True
+    assert client.run(plan.one(NOW, job.id, b"other")) is False
+    state = assert_invariants(client, keys, TASKS)
+    assert state.scheduled() == {"j1": NOW + 10}
+    assert state.payload("j1") == b"payload-j1"
+
+
+def test_calls_of_many_jobs_are_cut_in_chunks(client: SyncClient, keys: QueueKeys) -> None:
+    job = new_job("x")
+    plan = proto.plain_enqueue(keys, job.task, job.delay_ms, job.priority, job.body)
+    ids = [f"j{n}" for n in range(7)]
+
+    calls = plan.many(NOW, ids, [i.encode() for i in ids], 3)
+
+    assert [len(c.args) for c in calls] == [6 + 6, 6 + 6, 6 + 2]
+    replies = client.run_many(calls)
+    assert [r.stored for r in replies] == [[True] * 3, [True] * 3, [True]]
+    state = assert_invariants(client, keys, TASKS)
+    assert {i: state.payload(i) for i in ids} == {i: i.encode() for i in ids}
