@@ -195,7 +195,7 @@ class PlainEnqueue:
         return calls
 
 
-def plain_enqueue(
+def enqueue_plain(
     keys: QueueKeys, task: str, delay_ms: int, priority: int, body: bytes
 ) -> PlainEnqueue:
     """The lean enqueue of `task`'s jobs with these options on the queue of `keys`."""

@@ -31,7 +31,7 @@ from ._protocol import (
     NewJob,
     PlainEnqueue,
     enqueue,
-    plain_enqueue,
+    enqueue_plain,
     state_body,
 )
 from ._shards import Placement, declare, enqueue_calls, route, shard_name
@@ -341,7 +341,7 @@ class BoundTask(Generic[P, R]):
         plan = self._plain_cached
         if plan is None:
             delay_ms, priority, body, _ = self._template()
-            plan = plain_enqueue(task.keys, task.name, delay_ms, priority, body)
+            plan = enqueue_plain(task.keys, task.name, delay_ms, priority, body)
             if self.opts.at is None:
                 self._plain_cached = plan
         return plan
@@ -445,8 +445,8 @@ class BoundTask(Generic[P, R]):
         if plan is not None:
             job_ids, plain_calls = self._plain_many(plan, items, ids)
             client = self.task.app.async_client()
-            plain = await client.run_many(plain_calls) if plain_calls else []
-            return self._plain_handles(Job, job_ids, plain)
+            lean_replies = await client.run_many(plain_calls) if plain_calls else []
+            return self._plain_handles(Job, job_ids, lean_replies)
         jobs = self._build_many(items, ids, if_not_exists)
         calls, placed = self._enqueue_calls(jobs, if_not_exists)
         replies = await self.task.app.async_client().run_many(calls) if calls else []
@@ -464,8 +464,8 @@ class BoundTask(Generic[P, R]):
         if plan is not None:
             job_ids, plain_calls = self._plain_many(plan, items, ids)
             client = self.task.app.sync_client()
-            plain = client.run_many(plain_calls) if plain_calls else []
-            return self._plain_handles(SyncJob, job_ids, plain)
+            lean_replies = client.run_many(plain_calls) if plain_calls else []
+            return self._plain_handles(SyncJob, job_ids, lean_replies)
         jobs = self._build_many(items, ids, if_not_exists)
         calls, placed = self._enqueue_calls(jobs, if_not_exists)
         replies = self.task.app.sync_client().run_many(calls) if calls else []

@@ -37,7 +37,7 @@ def plain(
             first.priority,
             first.body,
         )
-    plan = proto.plain_enqueue(keys, first.task, first.delay_ms, first.priority, first.body)
+    plan = proto.enqueue_plain(keys, first.task, first.delay_ms, first.priority, first.body)
     (call,) = plan.many(now, [j.id for j in jobs], [j.payload for j in jobs], len(jobs))
     return client.run(call)
 
@@ -190,7 +190,7 @@ def test_the_call_of_one_job_replies_whether_it_was_stored(
     client: SyncClient, keys: QueueKeys
 ) -> None:
     job = new_job("j1", delay_ms=10)
-    plan = proto.plain_enqueue(keys, job.task, job.delay_ms, job.priority, job.body)
+    plan = proto.enqueue_plain(keys, job.task, job.delay_ms, job.priority, job.body)
 
     assert client.run(plan.one(NOW, job.id, job.payload)) is True
     assert client.run(plan.one(NOW, job.id, b"other")) is False
@@ -201,7 +201,7 @@ def test_the_call_of_one_job_replies_whether_it_was_stored(
 
 def test_calls_of_many_jobs_are_cut_in_chunks(client: SyncClient, keys: QueueKeys) -> None:
     job = new_job("x")
-    plan = proto.plain_enqueue(keys, job.task, job.delay_ms, job.priority, job.body)
+    plan = proto.enqueue_plain(keys, job.task, job.delay_ms, job.priority, job.body)
     ids = [f"j{n}" for n in range(7)]
 
     calls = plan.many(NOW, ids, [i.encode() for i in ids], 3)
