@@ -28,11 +28,12 @@
 -- its head), HSETNX (writes the state unless the id exists: the existence
 -- check and the write in one command), HSET (payload), ZADD. More jobs take
 -- one HMGET, HSET and ZADD per SLICE jobs, and the per-job work is table
--- operations (the state and the score are the same strings for all). The tasks set is
--- written only when the set the job joins was empty: a member of ready:<task>
--- or scheduled:<task> has a record of that task (an invariant of every
--- script), so the task went into the tasks set when that job was created, and
--- no script removes a task from it. A call that stores nothing writes nothing.
+-- operations (the state and the scores are the same strings for all).
+-- The tasks set is written only when the set the jobs join was empty: a
+-- member of ready:<task> or scheduled:<task> has a record of that task (an
+-- invariant of every script), so the task went into the tasks set when that
+-- job was created, and no script removes a task from it. A call that stores
+-- nothing writes nothing.
 -- @include core
 
 local jobs, tasks, scheduled, ready, created = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
@@ -59,6 +60,7 @@ else
   wake = was_empty
 end
 score = string.format('%.17g', score)
+local created_score = created and string.format('%.17g', now)
 
 local stored, codes = 0, {}
 if n == 1 then
@@ -68,7 +70,7 @@ if n == 1 then
   redis.call('HSET', jobs, ARGV[7] .. ':p', ARGV[8])
   redis.call('ZADD', set, score, ARGV[7])
   if created then
-    redis.call('ZADD', created, now, ARGV[7])
+    redis.call('ZADD', created, created_score, ARGV[7])
   end
   stored, codes[1] = 1, '1'
 else
@@ -87,7 +89,7 @@ else
         hset[h + 1], hset[h + 2], hset[h + 3], hset[h + 4] = id, state, id .. ':p', ARGV[6 + n + k]
         zadd[z + 1], zadd[z + 2] = score, id
         if created then
-          cadd[z + 1], cadd[z + 2] = now, id
+          cadd[z + 1], cadd[z + 2] = created_score, id
         end
         h, z = h + 4, z + 2
         codes[k] = '1'
