@@ -242,6 +242,7 @@ class BoundTask(Generic[P, R]):
         # each job's options or they are unique; see `_plain`.
         self._plain_ok = not task.enqueue_hooks and (opts.unique or task.unique) is None
         self._plain_cached: PlainEnqueue | None = None
+        self._template_cached: tuple[int, int, bytes, bytes] | None = None
 
     def _check(self) -> None:
         o = self.opts
@@ -288,7 +289,16 @@ class BoundTask(Generic[P, R]):
         return bound, ctx.args, ctx.kwargs
 
     def _template(self) -> tuple[int, int, bytes, bytes]:
-        """(delay_ms, priority, state body, unique spec): what every job of one call shares."""
+        """(delay_ms, priority, state body, unique spec): what every job of one
+        call shares. Built once, unless the delay depends on the time (`at`)."""
+        template = self._template_cached
+        if template is None:
+            template = self._make_template()
+            if self.opts.at is None:
+                self._template_cached = template
+        return template
+
+    def _make_template(self) -> tuple[int, int, bytes, bytes]:
         task, o, app = self.task, self.opts, self.task.app
         delay_s = o.delay_s or 0.0
         if o.at is not None:
@@ -342,7 +352,7 @@ class BoundTask(Generic[P, R]):
         if plan is None:
             delay_ms, priority, body, _ = self._template()
             plan = enqueue_plain(task.keys, task.name, delay_ms, priority, body)
-            if self.opts.at is None:
+            if self.opts.at is None:  # else the delay depends on the time
                 self._plain_cached = plan
         return plan
 

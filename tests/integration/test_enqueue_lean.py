@@ -95,8 +95,13 @@ def test_a_user_codec_encodes_each_job(backend_url: str, prefix: str) -> None:
         app.close()
 
 
-def test_a_bound_task_with_at_keeps_its_time_at_each_enqueue(backend_url: str, prefix: str) -> None:
-    app = rtask.App(backend_url, prefix=prefix)
+@pytest.mark.parametrize("events", [False, True], ids=["lean", "general"])
+def test_a_bound_task_with_at_keeps_its_time_at_each_enqueue(
+    backend_url: str, prefix: str, events: bool
+) -> None:
+    """The delay of `at` is computed at each enqueue, on the lean path and on
+    the general one (events on), though both keep what does not change."""
+    app = rtask.App(backend_url, prefix=prefix, events=events)
 
     @app.task
     def noop() -> None:
