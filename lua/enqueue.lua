@@ -73,16 +73,18 @@ if ARGV[3] == '1' then
 end
 
 local writes, zadds, seen = {}, {}, {}
+-- Per task, read once before this call writes its sets: whether its ready
+-- set was empty (read for its first job due now), and its earliest
+-- scheduled due time (read for its first delayed job).
 local ready_was_empty, earliest = {}, {}
 
 local function place(id, ti, due, priority)
   local scheduled, ready = KEYS[1 + 2 * ti], KEYS[2 + 2 * ti]
-  if ready_was_empty[ti] == nil then
-    ready_was_empty[ti] = redis.call('ZCARD', ready) == 0
-    local head = redis.call('ZRANGE', scheduled, 0, 0, 'WITHSCORES')
-    earliest[ti] = head[2] and tonumber(head[2]) or math.huge
-  end
   if due > now then
+    if earliest[ti] == nil then
+      local head = redis.call('ZRANGE', scheduled, 0, 0, 'WITHSCORES')
+      earliest[ti] = head[2] and tonumber(head[2]) or math.huge
+    end
     add_to(zadds, scheduled, due, id)
     if due < earliest[ti] then
       -- a new earliest due time: sleeping workers must shorten their wait
@@ -90,6 +92,9 @@ local function place(id, ti, due, priority)
       wake = true
     end
   else
+    if ready_was_empty[ti] == nil then
+      ready_was_empty[ti] = redis.call('ZCARD', ready) == 0
+    end
     add_to(zadds, ready, ready_score(priority, due), id)
     wake = wake or ready_was_empty[ti]
   end
@@ -228,7 +233,9 @@ for k, id in ipairs(ids) do
         add_to(zadds, created, now, id)
       end
       out[k + 1] = 1
-      emit_event(events, 'enqueued', id, {t = ARGV[4 + ti], a = 0}, now, {'due', due})
+      if events then
+        emit_event(events, 'enqueued', id, {t = ARGV[4 + ti], a = 0}, now, {'due', due})
+      end
     end
   end
 end

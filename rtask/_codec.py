@@ -6,6 +6,7 @@ written by producers configured with another codec.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 import msgpack
@@ -80,3 +81,21 @@ def decode(data: bytes) -> Any:
         return codec.loads(data[1:])
     except Exception as exc:
         raise CodecError(f"undecodable payload: {exc}") from exc
+
+
+# The payload of a call without arguments, per built-in codec: encoded once.
+# (A user codec may not be deterministic, e.g. encrypting with a nonce: its
+# payloads are always encoded afresh.)
+_NO_ARGS: dict[bytes, bytes] = {tag: encode(c, [[], {}]) for tag, c in _CODECS.items()}
+
+
+def is_builtin(codec: Codec) -> bool:
+    """Whether `codec` is one of rtask's own (deterministic: equal values, equal bytes)."""
+    return _CODECS.get(codec.tag) is codec and codec.tag in _NO_ARGS
+
+
+def encode_args(codec: Codec, args: Sequence[Any], kwargs: dict[str, Any]) -> bytes:
+    """The tagged payload of a job's arguments, `[args, kwargs]`."""
+    if not args and not kwargs and is_builtin(codec):
+        return _NO_ARGS[codec.tag]
+    return encode(codec, [list(args), kwargs])

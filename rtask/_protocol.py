@@ -154,6 +154,58 @@ def enqueue(
     return Call(script("enqueue"), script_keys, args, _decode_enqueue)
 
 
+def _decode_plain_one(reply: list[Any]) -> bool:
+    return reply[1] in (b"1", "1")
+
+
+def _decode_plain(reply: list[Any]) -> EnqueueReply:
+    codes = reply[1]
+    if isinstance(codes, str):
+        codes = codes.encode()
+    stored = [True] * len(codes) if b"0" not in codes else [c == 49 for c in codes]  # b"1"
+    return EnqueueReply(int(reply[0]), stored)
+
+
+@dataclass(frozen=True, slots=True)
+class PlainEnqueue:
+    """The constant part of `enqueue_plain.lua` calls: jobs of one task on one
+    queue sharing their delay, priority and state body, with no uniqueness,
+    no events and no if_not_exists (the rest goes through `enqueue`). Built
+    once per task and options; each call then adds only ids and payloads."""
+
+    script: Script
+    keys: list[str | bytes]
+    args: tuple[str | bytes | int, ...]  # ARGV[2..6]: channel, task, delay, priority, body
+
+    def one(self, now_ms: int | None, job_id: str, payload: bytes) -> Call[bool]:
+        """The call storing one job; its reply: whether it was stored."""
+        args = [_now_arg(now_ms), *self.args, job_id, payload]
+        return Call(self.script, self.keys, args, _decode_plain_one)
+
+    def many(
+        self, now_ms: int | None, ids: Sequence[str], payloads: Sequence[bytes], chunk: int
+    ) -> list[Call[EnqueueReply]]:
+        """The calls storing `ids` with their `payloads`, `chunk` jobs per call."""
+        head = [_now_arg(now_ms), *self.args]
+        calls = []
+        for start in range(0, len(ids), chunk):
+            end = start + chunk
+            args: list[str | bytes | int | float] = [*head, *ids[start:end], *payloads[start:end]]
+            calls.append(Call(self.script, self.keys, args, _decode_plain))
+        return calls
+
+
+def enqueue_plain(
+    keys: QueueKeys, task: str, delay_ms: int, priority: int, body: bytes
+) -> PlainEnqueue:
+    """The lean enqueue of `task`'s jobs with these options on the queue of `keys`."""
+    script_keys: list[str | bytes] = [keys.jobs, keys.tasks, keys.scheduled(task), keys.ready(task)]
+    script_keys += keys.index_keys
+    return PlainEnqueue(
+        script("enqueue_plain"), script_keys, (keys.wake_channel, task, delay_ms, priority, body)
+    )
+
+
 # ---------------------------------------------------------------- claim
 
 

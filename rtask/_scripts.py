@@ -28,12 +28,18 @@ class Script:
     sha: str
 
 
-def _expand(text: str, directory: Path) -> str:
+def _expand(text: str, directory: Path, included: set[str] | None = None) -> str:
+    """`text` with each `-- @include <name>` replaced by `<name>.lua`, expanded
+    in turn; a file already included is not included again (common.lua
+    includes core.lua, which a script may also include)."""
+    included = set() if included is None else included
     lines = []
     for line in text.splitlines():
         if line.startswith(_INCLUDE):
             name = line[len(_INCLUDE) :].strip()
-            lines.append((directory / f"{name}.lua").read_text())
+            if name not in included:
+                included.add(name)
+                lines.append(_expand((directory / f"{name}.lua").read_text(), directory, included))
         else:
             lines.append(line)
     return "\n".join(lines) + "\n"
@@ -49,6 +55,7 @@ def script(name: str) -> Script:
 
 SCRIPT_NAMES = (
     "enqueue",
+    "enqueue_plain",
     "claim",
     "finish",
     "heartbeat",

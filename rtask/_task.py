@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Any, Generic, NoReturn, ParamSpec, TypeVar
 import orjson
 
 from ._backoff import BackoffLike, to_backoff
-from ._codec import encode
+from ._codec import encode_args, is_builtin
 from ._errors import ConfigError, InvalidInput, PayloadTooLarge, RtaskError
-from ._job import Job, SyncJob, new_job_id
+from ._job import H, Job, SyncJob, created_handle, created_handles, new_job_id, new_job_ids
 from ._keys import QueueKeys, check_job_id, check_queue, check_task_name
 from ._middleware import (
     EnqueueContext,
@@ -25,7 +25,15 @@ from ._middleware import (
     execute_hooks,
     parse_rate_limit,
 )
-from ._protocol import Call, EnqueueReply, NewJob, enqueue, state_body
+from ._protocol import (
+    Call,
+    EnqueueReply,
+    NewJob,
+    PlainEnqueue,
+    enqueue,
+    enqueue_plain,
+    state_body,
+)
 from ._shards import Placement, declare, enqueue_calls, route, shard_name
 from ._unique import Unique
 
@@ -39,6 +47,8 @@ PRIORITY_MIN, PRIORITY_MAX = -1000, 1000
 MAX_ATTEMPTS_LIMIT = 10_000
 # Most jobs per enqueue.lua call; bigger batches are split and pipelined.
 ENQUEUE_CHUNK = 1000
+# Most jobs per enqueue_plain.lua call (the lean bulk path), pipelined likewise.
+PLAIN_CHUNK = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,6 +238,11 @@ class BoundTask(Generic[P, R]):
         self.task = task
         self.opts = opts
         self._check()
+        # Jobs take the lean path (enqueue_plain.lua) unless a hook may change
+        # each job's options or they are unique; see `_plain`.
+        self._plain_ok = not task.enqueue_hooks and (opts.unique or task.unique) is None
+        self._plain_cached: PlainEnqueue | None = None
+        self._template_cached: tuple[int, int, bytes, bytes] | None = None
 
     def _check(self) -> None:
         o = self.opts
@@ -274,7 +289,16 @@ class BoundTask(Generic[P, R]):
         return bound, ctx.args, ctx.kwargs
 
     def _template(self) -> tuple[int, int, bytes, bytes]:
-        """(delay_ms, priority, state body, unique spec): what every job of one call shares."""
+        """(delay_ms, priority, state body, unique spec): what every job of one
+        call shares. Built once, unless the delay depends on the time (`at`)."""
+        template = self._template_cached
+        if template is None:
+            template = self._make_template()
+            if self.opts.at is None:
+                self._template_cached = template
+        return template
+
+    def _make_template(self) -> tuple[int, int, bytes, bytes]:
         task, o, app = self.task, self.opts, self.task.app
         delay_s = o.delay_s or 0.0
         if o.at is not None:
@@ -301,23 +325,43 @@ class BoundTask(Generic[P, R]):
         kwargs: dict[str, Any],
         job_id: str | None,
     ) -> NewJob:
+        delay_ms, priority, body, spec = template
+        payload = self._payload(args, kwargs)
+        job_id = job_id or new_job_id()
+        return NewJob(job_id, self.task.name, delay_ms, priority, body, payload, spec)
+
+    def _payload(self, args: Sequence[Any], kwargs: dict[str, Any]) -> bytes:
         app = self.task.app
-        payload = encode(app.codec, [list(args), kwargs])
+        payload = encode_args(app.codec, args, kwargs)
         if len(payload) > app.max_payload_bytes:
             raise PayloadTooLarge(
                 f"task {self.task.name}: payload is {len(payload)} bytes,"
                 f" over the limit of {app.max_payload_bytes}"
             )
-        delay_ms, priority, body, spec = template
-        job_id = job_id or new_job_id()
-        return NewJob(job_id, self.task.name, delay_ms, priority, body, payload, spec)
+        return payload
 
-    def _build_many(
+    def _plain(self) -> PlainEnqueue | None:
+        """The lean enqueue of these jobs (enqueue_plain.lua), or None when
+        they need enqueue.lua: a hook may change each job's options, they are
+        unique, events are on, or the queue is sharded (routed per job). Built
+        once, unless the delay depends on the time (`at`)."""
+        task = self.task
+        if not self._plain_ok or task.app.events_enabled or task.shards != 1:
+            return None
+        plan = self._plain_cached
+        if plan is None:
+            delay_ms, priority, body, _ = self._template()
+            plan = enqueue_plain(task.keys, task.name, delay_ms, priority, body)
+            if self.opts.at is None:  # else the delay depends on the time
+                self._plain_cached = plan
+        return plan
+
+    def _checked_items(
         self,
         items: Iterable[Sequence[Any] | dict[str, Any]],
         ids: Sequence[str] | None,
-        if_not_exists: bool = False,
-    ) -> list[NewJob]:
+        if_not_exists: bool,
+    ) -> list[Sequence[Any] | dict[str, Any]]:
         if self.opts.id is not None:
             raise InvalidInput("enqueue_many cannot take a fixed id (pass ids=[...])")
         items = list(items)
@@ -328,26 +372,58 @@ class BoundTask(Generic[P, R]):
                 raise InvalidInput("ids must be a list with one id per item")
             for given in ids:
                 check_job_id(given)
+        return items
+
+    def _build_many(
+        self,
+        items: Iterable[Sequence[Any] | dict[str, Any]],
+        ids: Sequence[str] | None,
+        if_not_exists: bool = False,
+    ) -> list[NewJob]:
+        items = self._checked_items(items, ids, if_not_exists)
         template = self._template()
         built = []
         for k, item in enumerate(items):
             item_id = None if ids is None else ids[k]
-            args: Sequence[Any]
-            kwargs: dict[str, Any]
-            if isinstance(item, dict):
-                args, kwargs = (), item
-            elif isinstance(item, list | tuple):
-                args, kwargs = item, {}
-            else:
-                raise InvalidInput(f"enqueue_many items are tuples of args or dicts, not {item!r}")
+            args, kwargs = _split(item)
             if self.task.enqueue_hooks:  # each job's options may differ
                 built.append(self.build(args, kwargs, item_id))
             else:
                 built.append(self._build_one(template, args, kwargs, item_id))
         return built
 
+    def _plain_many(
+        self,
+        plan: PlainEnqueue,
+        items: Iterable[Sequence[Any] | dict[str, Any]],
+        ids: Sequence[str] | None,
+    ) -> tuple[list[str], list[Call[EnqueueReply]]]:
+        """The ids of the jobs of `items` and the lean calls storing them."""
+        items = self._checked_items(items, ids, False)
+        job_ids = list(ids) if ids is not None else new_job_ids(len(items))
+        # An item repeated (`[()] * n`) is encoded once, when the codec gives
+        # equal bytes for equal values; nothing runs between two items that
+        # could change one (the list is taken first, no hooks on this path).
+        reuse = is_builtin(self.task.app.codec)
+        payloads: list[bytes] = []
+        last: object = payloads  # no item is this list
+        payload = b""
+        for item in items:
+            if item is not last or not reuse:
+                payload = self._payload(*_split(item))
+                last = item
+            payloads.append(payload)
+        return job_ids, plan.many(self.task.app.now_ms(), job_ids, payloads, PLAIN_CHUNK)
+
     async def enqueue(self, *args: P.args, **kwargs: P.kwargs) -> Job[R]:
         """Enqueue one job (async)."""
+        plan = self._plain()
+        if plan is not None:  # the hot path
+            task, app = self.task, self.task.app
+            job_id = self.opts.id or new_job_id()
+            lean = plan.one(app.now_ms(), job_id, self._payload(args, kwargs))
+            stored = await app.async_client().run(lean)
+            return created_handle(Job, app, job_id, task.queue, task.name, stored)
         job = self.build(args, kwargs, self.opts.id)
         queue, call = self._enqueue_one(job)
         reply = await self.task.app.async_client().run(call)
@@ -355,6 +431,13 @@ class BoundTask(Generic[P, R]):
 
     def enqueue_sync(self, *args: P.args, **kwargs: P.kwargs) -> SyncJob[R]:
         """Enqueue one job (sync)."""
+        plan = self._plain()
+        if plan is not None:  # the hot path
+            task, app = self.task, self.task.app
+            job_id = self.opts.id or new_job_id()
+            lean = plan.one(app.now_ms(), job_id, self._payload(args, kwargs))
+            stored = app.sync_client().run(lean)
+            return created_handle(SyncJob, app, job_id, task.queue, task.name, stored)
         job = self.build(args, kwargs, self.opts.id)
         queue, call = self._enqueue_one(job)
         reply = self.task.app.sync_client().run(call)
@@ -368,6 +451,12 @@ class BoundTask(Generic[P, R]):
         if_not_exists: bool = False,
     ) -> list[Job[R]]:
         """Enqueue one job per item, in one round trip (see `Task.enqueue_many`)."""
+        plan = None if if_not_exists else self._plain()
+        if plan is not None:
+            job_ids, plain_calls = self._plain_many(plan, items, ids)
+            client = self.task.app.async_client()
+            lean_replies = await client.run_many(plain_calls) if plain_calls else []
+            return self._plain_handles(Job, job_ids, lean_replies)
         jobs = self._build_many(items, ids, if_not_exists)
         calls, placed = self._enqueue_calls(jobs, if_not_exists)
         replies = await self.task.app.async_client().run_many(calls) if calls else []
@@ -381,10 +470,22 @@ class BoundTask(Generic[P, R]):
         if_not_exists: bool = False,
     ) -> list[SyncJob[R]]:
         """Enqueue one job per item (sync), in one round trip."""
+        plan = None if if_not_exists else self._plain()
+        if plan is not None:
+            job_ids, plain_calls = self._plain_many(plan, items, ids)
+            client = self.task.app.sync_client()
+            lean_replies = client.run_many(plain_calls) if plain_calls else []
+            return self._plain_handles(SyncJob, job_ids, lean_replies)
         jobs = self._build_many(items, ids, if_not_exists)
         calls, placed = self._enqueue_calls(jobs, if_not_exists)
         replies = self.task.app.sync_client().run_many(calls) if calls else []
         return [SyncJob(self.task.app, *h) for h in _handles(self.task, jobs, placed(replies))]
+
+    def _plain_handles(self, cls: type[H], ids: list[str], replies: list[EnqueueReply]) -> list[H]:
+        """The handles of jobs `ids` sent by lean calls (one queue, no unique duplicates)."""
+        task = self.task
+        stored = [s for reply in replies for s in reply.stored]
+        return created_handles(cls, task.app, ids, task.queue, task.name, stored)
 
     def _keys(self) -> QueueKeys:
         return self.task.keys
@@ -440,6 +541,15 @@ def _handle(task: Task[Any, Any], job: NewJob, reply: EnqueueReply, k: int, queu
         replaced = bool(reply.replaced and reply.replaced[k])
         return existing, queue, task.name, False, replaced
     return job.id, queue, task.name, reply.stored[k], False
+
+
+def _split(item: Sequence[Any] | dict[str, Any]) -> tuple[Sequence[Any], dict[str, Any]]:
+    """The args and kwargs of one `enqueue_many` item."""
+    if isinstance(item, dict):
+        return (), item
+    if isinstance(item, list | tuple):
+        return item, {}
+    raise InvalidInput(f"enqueue_many items are tuples of args or dicts, not {item!r}")
 
 
 def _handles(task: Task[Any, Any], jobs: list[NewJob], placements: list[Placement]) -> list[Handle]:
