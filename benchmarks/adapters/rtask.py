@@ -1,5 +1,6 @@
-"""rtask: `Task.enqueue` (one enqueue.lua call per job), `Task.enqueue_many`
-(1,000 jobs per script call, pipelined); worker via `rtask worker`.
+"""rtask: `await Task.enqueue` (one enqueue_plain.lua call per job, on rtask's
+lean pipelined connection), `Task.enqueue_many` (1,000 jobs per
+enqueue_plain.lua call, pipelined); worker via `rtask worker`.
 
 Settings: the worker's default lease/heartbeat; concurrency 100 asyncio tasks
 per process for B/D (claims and finishes are batched up to that many jobs per
@@ -43,7 +44,7 @@ class Adapter(AsyncAdapter):
     drain_concurrency = 100
     concurrency_unit = "concurrency (asyncio tasks); batched claim/finish"
     bulk_na = None
-    bulk_how = "Task.enqueue_many: 1,000 jobs per enqueue.lua call, pipelined"
+    bulk_how = "Task.enqueue_many: 1,000 jobs per enqueue_plain.lua call, pipelined"
 
     async def aopen(self) -> None:
         self.app = rtask.App(self.redis_url, prefix="bench")
