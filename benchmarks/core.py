@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import compileall
 import os
 import statistics
 import subprocess
@@ -36,6 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import rtask  # noqa: E402
+from benchmarks.adapters.base import compile_sources  # noqa: E402
 from tests._redis_server import RedisServer  # noqa: E402
 
 PREFIX = "core"
@@ -201,10 +201,7 @@ def pickup_and_idle(url: str, count: int, idle_s: float) -> dict[str, float]:
 
 
 def main() -> None:
-    # worker processes start from bytecode, as from an installed wheel (see
-    # run.py's compile_sources: PYTHONDONTWRITEBYTECODE may be set)
-    compileall.compile_dir(str(ROOT / "rtask"), quiet=1)
-    compileall.compile_dir(str(ROOT / "benchmarks"), quiet=1)
+    compile_sources()  # worker processes start from bytecode, as from a wheel
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )

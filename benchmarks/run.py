@@ -18,7 +18,6 @@ results section of ``benchmarks/README.md``.  See the README for the method.
 from __future__ import annotations
 
 import argparse
-import compileall
 import contextlib
 import datetime as dt
 import importlib
@@ -70,7 +69,7 @@ import redis  # noqa: E402  (peers venv only)
 
 from benchmarks.adapters import ALL as ALL_FRAMEWORKS  # noqa: E402
 from benchmarks.adapters import _common as common  # noqa: E402
-from benchmarks.adapters.base import BaseAdapter, Unavailable  # noqa: E402
+from benchmarks.adapters.base import BaseAdapter, Unavailable, compile_sources  # noqa: E402
 
 
 def log(msg: str) -> None:
@@ -986,17 +985,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if bad:
         p.error(f"unknown workloads {bad}")
     return a
-
-
-def compile_sources() -> None:
-    """Write the bytecode of rtask (an editable install) and of the adapters.
-
-    The peers come from wheels, compiled when pip installed them; without
-    this, every rtask worker process would compile rtask from source at start
-    where PYTHONDONTWRITEBYTECODE is set (it is on our CI machines).
-    """
-    for directory in (ROOT / "rtask", ROOT / "benchmarks"):
-        compileall.compile_dir(str(directory), quiet=1)
 
 
 def main(argv: list[str] | None = None) -> int:

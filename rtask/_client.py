@@ -43,7 +43,7 @@ import redis.retry
 from ._errors import BackendError, ConfigError, map_redis_errors
 from ._protocol import Call
 from ._scripts import SCRIPT_NAMES, all_scripts
-from ._wire import AsyncSubscription, AsyncWire, SyncWire, pack_evalsha, script_loads
+from ._wire import AsyncWire, SyncWire, pack_evalsha, script_loads
 
 T = TypeVar("T")
 
@@ -340,7 +340,7 @@ class AsyncClient:
         """A connection subscribed to `channels` (the worker's wake-up
         listener): lean on a plain URL, redis-py's pub/sub otherwise."""
         if self._wire is not None:
-            return await AsyncSubscription.open(self.redis.connection_pool, channels)
+            return await self._wire.subscribe(channels)
         return await PubSubSubscription.open(self.pubsub(), channels)
 
     async def smembers(self, key: str) -> set[bytes | str]:

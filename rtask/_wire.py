@@ -374,6 +374,10 @@ class AsyncWire:
             writer.transport.set_protocol(pipe)
             return pipe
 
+    async def subscribe(self, channels: list[str]) -> AsyncSubscription:
+        """A connection of its own, like this one's, subscribed to `channels`."""
+        return await AsyncSubscription.open(self._connection_class, self._options, channels)
+
     async def aclose(self) -> None:
         """Close the connection; calls in flight fail with `ConnectionError`."""
         pipe, self._pipe = self._pipe, None
@@ -396,12 +400,11 @@ class AsyncSubscription:
 
     @classmethod
     async def open(
-        cls, pool: redis.asyncio.ConnectionPool, channels: list[str]
+        cls, connection_class: Any, options: dict[str, Any], channels: list[str]
     ) -> AsyncSubscription:
         """Connect and subscribe; returns once Redis confirmed every channel."""
-        options = _options(pool)
-        conn = pool.connection_class(**options)
-        await conn.connect()  # type: ignore[no-untyped-call]
+        conn = connection_class(**options)
+        await conn.connect()
         sub = cls(conn, _reader(options))
         try:
             writer = cast(asyncio.StreamWriter, conn._writer)
