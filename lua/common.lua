@@ -60,6 +60,8 @@ local function optional_keys(first)
       out.created = key
     elseif string.sub(key, -8) == '}:events' then
       out.events = key
+    elseif string.sub(key, -9) == '}:handoff' then
+      out.handoff = key
     end
   end
   return out

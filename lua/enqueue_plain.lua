@@ -9,7 +9,11 @@
 -- KEYS[2]  tasks set
 -- KEYS[3]  scheduled:<task>
 -- KEYS[4]  ready:<task>
--- KEYS[5]  optional: created index (App(index_created=True))
+-- KEYS[5]  parked:<task>  (workers standing ready for a hand-off, see below)
+-- KEYS[6]  handoff list
+-- KEYS[7]  running zset
+-- KEYS[8]  active hash
+-- KEYS[9]  optional: created index (App(index_created=True))
 --
 -- ARGV[1]  now_ms, or '' to use the server clock
 -- ARGV[2]  wake channel (published to when an idle worker may have work)
@@ -36,7 +40,8 @@
 -- nothing writes nothing.
 -- @include core
 
-local jobs, tasks, scheduled, ready, created = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local jobs, tasks, scheduled, ready = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local created = KEYS[9]
 local now = now_ms(ARGV[1])
 local due = now + tonumber(ARGV[4])
 local state = '{"ct":' .. now .. ',"due":' .. due .. ',' .. ARGV[6]
@@ -61,6 +66,39 @@ else
 end
 score = string.format('%.17g', score)
 local created_score = created and string.format('%.17g', now)
+
+-- The hand-off (see the header): the job is stored claimed, never ready.
+local function hand_off(id, payload)
+  local parked = redis.call('ZRANGE', KEYS[5], now, '+inf', 'BYSCORE', 'LIMIT', 0, 1)
+  local member = parked[1]
+  -- a record that already looks claimed is left to claim.lua (it re-encodes)
+  if not member or string.find(state, ',"s":"running","a":', 1, true) then
+    return nil
+  end
+  local bar = string.find(member, '|', 1, true)
+  local record = string.sub(state, 1, -2) .. ',"s":"running","a":1,"c":1,"w":'
+    .. cjson.encode(string.sub(member, bar + 1)) .. ',"st":' .. now .. '}'
+  if redis.call('HSETNX', jobs, id, record) == 0 then
+    return '0'
+  end
+  redis.call('HSET', jobs, id .. ':p', payload)
+  redis.call('ZADD', KEYS[7], now + tonumber(string.sub(member, 1, bar - 1)), id)
+  redis.call('HINCRBY', KEYS[8], ARGV[3], 1)
+  redis.call('ZREM', KEYS[5], member)
+  redis.call('RPUSH', KEYS[6], id .. '\n' .. record .. '\n' .. payload)
+  if created then
+    redis.call('ZADD', created, created_score, id)
+  end
+  redis.call('SADD', tasks, ARGV[3])
+  return '1'
+end
+
+if n == 1 and due <= now and was_empty then
+  local code = hand_off(ARGV[7], ARGV[8])
+  if code then
+    return {now, code}
+  end
+end
 
 local stored, codes = 0, {}
 if n == 1 then

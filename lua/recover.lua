@@ -13,7 +13,7 @@
 -- KEYS[9+T], KEYS[10+T], KEYS[11+T]  unique hash, done zset (waiters; also
 --          the channel), unique_exp zset
 -- KEYS[12+T]  retrying hash (task -> number of its jobs with status retrying)
--- KEYS[13+T..]  optional: created index (App(index_created=True)), events stream (given = events on: "lost" per job); told apart by name
+-- KEYS[13+T..]  optional: created index (App(index_created=True)), events stream (given = events on: "lost" per job), handoff list (given = hand-offs are swept); told apart by name
 --
 -- ARGV[1]  now_ms, or '' to use the server clock
 -- ARGV[2]  gate_ms: the sweep runs only if no sweep ran in the last gate_ms
@@ -24,6 +24,15 @@
 --             max count (0 = no limit)
 -- ARGV[9]  T, the number of tasks
 -- ARGV[9+i]  name of task i
+--
+-- Hand-offs nobody took: an entry of the handoff list (enqueue_plain.lua)
+-- still there HANDOFF_STALE_MS after its claim, or whose lease ended, had no
+-- worker blocked on the list (its registration outlived its worker). It is
+-- removed, and its job, if still held under the hand-off's token, goes back
+-- to its ready set with its attempt given back, as a released job does
+-- (finish.lua code 6); a job cancelled meanwhile is ended by the lease sweep
+-- below. An entry is popped or removed atomically: a popped one never
+-- comes back here, so a job handed off runs once.
 --
 -- A schedule's job that ends here (failed or cancelled) frees its schedule,
 -- which becomes pending; a sweep also returns the pending schedules, so the
@@ -49,7 +58,8 @@ local ntasks = tonumber(ARGV[9])
 local unique, done, unique_exp = KEYS[9 + ntasks], KEYS[10 + ntasks], KEYS[11 + ntasks]
 local retrying = KEYS[12 + ntasks]
 local opt = optional_keys(13 + ntasks)
-local created, events = opt.created, opt.events
+local created, events, handoff = opt.created, opt.events, opt.handoff
+local HANDOFF_STALE_MS = 1000
 local failed_ids = {}
 local ready_of = {}
 for i = 1, ntasks do
@@ -57,6 +67,39 @@ for i = 1, ntasks do
 end
 
 local requeued, failed, skipped, cancelled = 0, 0, 0, 0
+
+if handoff then
+  for _, entry in ipairs(redis.call('LRANGE', handoff, 0, limit - 1)) do
+    local a = string.find(entry, '\n', 1, true)
+    local b = string.find(entry, '\n', a + 1, true)
+    local id = string.sub(entry, 1, a - 1)
+    local handed = cjson.decode(string.sub(entry, a + 1, b - 1))
+    local lease = tonumber(redis.call('ZSCORE', running, id))
+    local raw = redis.call('HGET', jobs, id)
+    local st = raw and cjson.decode(raw)
+    local held = st and lease and st.c == handed.c
+    if (now - handed.st >= HANDOFF_STALE_MS or not lease or lease < now)
+        and not (held and not ready_of[st.t]) then
+      redis.call('LREM', handoff, 1, entry)
+      if held and st.s == 'running' then
+        redis.call('ZREM', running, id)
+        redis.call('HINCRBY', active, st.t, -1)
+        st.a = st.a - 1
+        st.s = st.a == 0 and 'scheduled' or 'retrying'
+        st.w, st.st = nil, nil
+        if st.a > 0 then
+          redis.call('HINCRBY', retrying, st.t, 1)
+        end
+        redis.call('ZADD', ready_of[st.t], ready_score(st.p, st.due), id)
+        redis.call('HSET', jobs, id, cjson.encode(st))
+        requeued = requeued + 1
+      elseif held then
+        -- cancelled while handed off: its lease ends now, the sweep below ends it
+        redis.call('ZADD', running, now - 1, id)
+      end
+    end
+  end
+end
 local expired = redis.call('ZRANGEBYSCORE', running, '-inf', now - 1, 'LIMIT', 0, limit)
 for _, id in ipairs(expired) do
   local raw = redis.call('HGET', jobs, id)

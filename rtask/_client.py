@@ -43,7 +43,7 @@ import redis.retry
 from ._errors import BackendError, ConfigError, map_redis_errors
 from ._protocol import Call
 from ._scripts import SCRIPT_NAMES, all_scripts
-from ._wire import AsyncWire, SyncWire, pack_evalsha, script_loads
+from ._wire import AsyncWire, Parker, SyncWire, pack_evalsha, script_loads
 
 T = TypeVar("T")
 
@@ -347,6 +347,12 @@ class AsyncClient:
         """The members of the set `key`; `BackendError` if Redis fails."""
         with map_redis_errors():
             return await self.redis.smembers(key)
+
+    def parker(self) -> Parker | None:
+        """Blocking pops on a connection of their own, for a worker standing
+        ready for hand-offs: on a plain URL only (None elsewhere: the worker
+        does not park there, and enqueues never hand off to it)."""
+        return None if self._wire is None else self._wire.parker()
 
     async def aclose(self) -> None:
         if self._wire is not None:

@@ -135,6 +135,15 @@ class QueueKeys:
     def pending_schedules(self) -> str:
         return self.base + "schedules:pending"
 
+    def parked(self, task: str) -> str:
+        """Workers standing ready for a hand-off of `task`'s jobs (zset, see park.lua)."""
+        return self.base + "parked:" + task
+
+    @property
+    def handoff(self) -> str:
+        """Jobs handed off to parked workers, popped by their BLPOP (list)."""
+        return self.base + "handoff"
+
     @property
     def wake_channel(self) -> str:
         return self.base + "wake"

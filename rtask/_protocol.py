@@ -199,8 +199,17 @@ def enqueue_plain(
     keys: QueueKeys, task: str, delay_ms: int, priority: int, body: bytes
 ) -> PlainEnqueue:
     """The lean enqueue of `task`'s jobs with these options on the queue of `keys`."""
-    script_keys: list[str | bytes] = [keys.jobs, keys.tasks, keys.scheduled(task), keys.ready(task)]
-    script_keys += keys.index_keys
+    script_keys: list[str | bytes] = [
+        keys.jobs,
+        keys.tasks,
+        keys.scheduled(task),
+        keys.ready(task),
+        keys.parked(task),
+        keys.handoff,
+        keys.running,
+        keys.active,
+        *keys.index_keys,
+    ]
     return PlainEnqueue(
         script("enqueue_plain"), script_keys, (keys.wake_channel, task, delay_ms, priority, body)
     )
@@ -428,6 +437,30 @@ def error_entry(
     return orjson.dumps(entry)
 
 
+# ---------------------------------------------------------------- park (hand-off)
+
+
+def park(
+    keys: QueueKeys, tasks: Sequence[str], *, member: str, live_ms: int, now_ms: int | None = None
+) -> Call[int]:
+    """Register `member` ("<lease_ms>|<worker id>") as standing ready for
+    hand-offs of `tasks`' jobs for `live_ms` (0: unregister)."""
+    script_keys: list[str | bytes] = [keys.parked(t) for t in tasks]
+    return Call(script("park"), script_keys, [_now_arg(now_ms), member, live_ms], int)
+
+
+def park_member(lease_ms: int, worker: str) -> str:
+    """The registration of a parked worker: the lease a hand-off gets, and who."""
+    return f"{lease_ms}|{worker}"
+
+
+def handed_off(queue: str, entry: bytes) -> ClaimedJob:
+    """The job of a handoff list entry ("<id>\\n<record>\\n<payload>",
+    enqueue_plain.lua): held by whoever popped it, as if claimed."""
+    job_id, record, payload = entry.split(b"\n", 2)
+    return ClaimedJob(job_id.decode(), queue, orjson.loads(record), payload)
+
+
 # ---------------------------------------------------------------- heartbeat
 
 
@@ -503,6 +536,7 @@ def recover(
     script_keys += (keys.unique, keys.done, keys.unique_exp, keys.retrying, *keys.index_keys)
     if events:
         script_keys.append(keys.events)
+    script_keys.append(keys.handoff)
     args: list[str | bytes | int | float] = [
         _now_arg(now_ms),
         gate_ms,

@@ -71,6 +71,7 @@ SCRIPT_NAMES = (
     "workers",
     "progress",
     "permit",
+    "park",
     "rerun",
     "update",
     "retry_failed",

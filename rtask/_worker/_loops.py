@@ -9,11 +9,13 @@ from typing import TYPE_CHECKING, Any
 
 from .._errors import BackendError, map_redis_errors
 from .._progress import Report, progress
-from .._protocol import batches
+from .._protocol import batches, finish, handed_off, park_member
 from .._protocol import heartbeat as heartbeat_call
+from .._protocol import park as park_call
 from .._protocol import recover as recover_call
 from .._shards import logical_queue
 from . import _permits
+from ._execute import released
 from ._schedules import plan_pending
 from ._state import CANCELLED, LOST
 
@@ -28,6 +30,10 @@ DISCOVER_EVERY_S = 10.0
 # The wake-up listener's longest single wait (a local wait: no Redis command),
 # hence how long a stopping worker waits for its listener.
 LISTEN_TIMEOUT_S = 0.25
+# A parked worker's longest single pop of the handoff lists; it registers for
+# that long plus PARK_MARGIN_S, and again before each pop.
+PARK_S = 1.0
+PARK_MARGIN_S = 0.5
 
 
 async def discover_tasks(worker: Worker, client: Any) -> None:
@@ -62,6 +68,101 @@ async def listen(worker: Worker, client: Any) -> None:
         except Exception as exc:
             log.warning("worker %s: wake-up listener failed (%s); reconnecting", worker.id, exc)
             await asyncio.sleep(LISTEN_TIMEOUT_S)
+
+
+def park_tasks(worker: Worker, q: Any) -> list[str]:
+    """The tasks of `q` this worker may take by direct hand-off: known here,
+    with no cap and no rate limit (enqueue_plain.lua cannot check those)."""
+    if worker.app.shard_table.get(logical_queue(q.name), 1) > 1:
+        return []  # a sharded queue's jobs are enqueued by enqueue.lua
+    tasks = worker.app.tasks
+    return [name for name, cap in q.tasks if cap == 0 and name in tasks and name not in q.rates]
+
+
+async def park(worker: Worker, client: Any) -> None:
+    """Stand ready for direct hand-offs while a slot is free: register
+    (park.lua), then block on the queues' handoff lists; a job pushed there
+    by an enqueue (enqueue_plain.lua) starts here as if claimed, one hop after
+    its enqueue. Only on a transport with blocking pops (a plain URL)."""
+    parker = client.parker()
+    if parker is None:
+        return
+    standing = [(q, tasks) for q in worker.queues if (tasks := park_tasks(worker, q))]
+    if not standing:
+        await parker.aclose()
+        return
+    by_key = {q.keys.handoff: q for q, _ in standing}
+    wait_s = PARK_S
+    if parker.timeout_s is not None:  # a pop must not outlast the socket timeout
+        wait_s = min(wait_s, parker.timeout_s / 2)
+    member = park_member(int(worker.config.lease_s * 1000), worker.id)
+
+    def register(live_ms: int) -> list[Any]:
+        now_ms = worker.app.now_ms()
+        return [
+            park_call(q.keys, tasks, member=member, live_ms=live_ms, now_ms=now_ms)
+            for q, tasks in standing
+        ]
+
+    try:
+        while not worker.closing and not worker.stopping:
+            if not worker.has_room():
+                await worker.wait_room()
+                continue
+            try:
+                await client.run_many(register(int((wait_s + PARK_MARGIN_S) * 1000)))
+                with map_redis_errors():
+                    popped = await _pop(worker, parker, list(by_key), wait_s)
+            except BackendError as exc:
+                log.warning("worker %s: parking failed (%s)", worker.id, exc)
+                await worker.pause(LISTEN_TIMEOUT_S)
+                continue
+            if popped is not None:
+                await _adopt(worker, client, by_key[popped[0]], popped[1])
+    finally:
+        with contextlib.suppress(BackendError):
+            await client.run_many(register(0))
+        await parker.aclose()
+
+
+async def _pop(worker: Worker, parker: Any, keys: list[str], wait_s: float) -> Any:
+    """One pop of `keys`, ended early (taking nothing) if the worker closes."""
+    pop = asyncio.ensure_future(parker.pop(keys, wait_s))
+    closed = asyncio.ensure_future(worker.wait_closed())
+    try:
+        await asyncio.wait({pop, closed}, return_when=asyncio.FIRST_COMPLETED)
+        while not pop.done():
+            # the unblock may reach Redis before the pop does: send it again
+            await parker.unblock()
+            await asyncio.wait({pop}, timeout=0.05)
+    finally:
+        closed.cancel()
+    return pop.result()
+
+
+async def _adopt(worker: Worker, client: Any, q: Any, entry: bytes) -> None:
+    """Run a job handed off to this worker, or hand it back if it closed."""
+    job = handed_off(q.name, entry)
+    worker.stats["claimed"] += 1
+    worker.stats["handed_off"] += 1
+    if worker.closing:  # the pump is gone: nothing would report it
+        app = worker.app
+        call = finish(
+            q.keys,
+            [released(job)],
+            tasks=q.tasks,
+            retention=app.retention,
+            now_ms=app.now_ms(),
+            events=app.events_enabled,
+        )
+        with contextlib.suppress(BackendError):
+            await client.run_many([call])
+        return
+    worker.start_job(q, job)
+    if job.state.get("w") != worker.id:
+        # registered by another worker, so leased for its lease_s: renew for ours
+        with contextlib.suppress(BackendError):
+            await _renew(worker, client)
 
 
 def _wake(worker: Worker, queues: Any) -> None:

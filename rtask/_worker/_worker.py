@@ -85,6 +85,7 @@ class Worker:
         self._grace_timer: asyncio.TimerHandle | None = None
         self._trips: set[asyncio.Task[None]] = set()  # round trips under way
         self._closed = asyncio.Event()  # set when run() ends: the side loops stop
+        self._room = asyncio.Event()  # set when a held job leaves (see wait_room)
         self._failures = 0  # consecutive failed round trips
         self._first_outcome_at = 0.0  # loop time the oldest pending outcome arrived
         # A round trip worth sending at once: a quarter of the slots, at most 50.
@@ -153,6 +154,7 @@ class Worker:
         signals = self._install_signals()
         client = self.app.async_client()
         self._closed = asyncio.Event()
+        self._room = asyncio.Event()
         # The side loops end by themselves once the worker closes; they are
         # never cancelled: on Python 3.11 a cancel can be lost inside client
         # reads (asyncio.wait_for), which would leave run() waiting forever.
@@ -160,6 +162,7 @@ class Worker:
             asyncio.create_task(_loops.listen(self, client)),
             asyncio.create_task(_loops.heartbeat(self, client)),
             asyncio.create_task(_loops.recover(self, client)),
+            asyncio.create_task(_loops.park(self, client)),
         ]
         try:
             await _loops.discover_tasks(self, client)
@@ -172,6 +175,7 @@ class Worker:
                 raise
         finally:
             self._closed.set()
+            self._room.set()
             await asyncio.gather(*helpers, return_exceptions=True)
             await _loops.leave(self, client)
             if self._grace_timer is not None:
@@ -194,6 +198,20 @@ class Worker:
     def redis_failures(self) -> int:
         """Consecutive failed round trips; 0 when the last one succeeded."""
         return self._failures
+
+    async def wait_closed(self) -> None:
+        """Return once run() is ending."""
+        await self._closed.wait()
+
+    def has_room(self) -> bool:
+        """True while the worker holds fewer jobs than it may."""
+        return self.in_flight() < self._capacity()
+
+    async def wait_room(self) -> None:
+        """Return once a held job left (a slot may be free) or run() is ending."""
+        self._room.clear()
+        if not self.has_room() and not self.closing:
+            await self._room.wait()
 
     async def pause(self, seconds: float) -> bool:
         """Sleep `seconds` unless the worker closes first; False once it has closed."""
@@ -441,6 +459,11 @@ class Worker:
         """Most jobs held at once: executing plus prefetched."""
         return self.config.concurrency + self.config.prefetch_count
 
+    def start_job(self, q: QueueState, job: Any) -> None:
+        """Hold `job`, claimed for this worker (or handed off to it): run it
+        now if a slot is free, else keep it until one frees."""
+        self._start(q, job)
+
     def _start(self, q: QueueState, job: Any) -> None:
         context = JobContext(
             job.id,
@@ -503,6 +526,7 @@ class Worker:
         elif outcome is None and run.stop_reason == SHUTDOWN:
             outcome = released(run.job)
         q.running.pop(run.job.id, None)
+        self._room.set()
         if outcome is not None and "sc" in run.job.state:
             outcome = _schedules.with_follow_up(self, outcome, run.timing, run.job, q)
         if q.pools:

@@ -210,6 +210,17 @@ class State:
         return {f: v for f, v in self.hash(self.keys.schedules).items() if f in names}
 
     @property
+    def handoff(self) -> list[bytes]:
+        """The entries of the handoff list, first to be popped first."""
+        return [
+            e if isinstance(e, bytes) else e.encode()
+            for e in self._content(self.keys.handoff, "list", [])
+        ]
+
+    def parked(self, task: str = "t") -> dict[str, float]:
+        return self.zset(self.keys.parked(task))
+
+    @property
     def pending(self) -> dict[str, float]:
         """Pending schedules: sid -> ms it became pending."""
         return self.zset(self.keys.pending_schedules)
@@ -250,6 +261,8 @@ def _expected_types(keys: QueueKeys, tasks: Sequence[str]) -> dict[str, str]:
         types[keys.ready(task)] = "zset"
         types[keys.rate(task)] = "zset"
         types[keys.permits(task)] = "zset"  # a capped task of a sharded queue
+        types[keys.parked(task)] = "zset"
+    types[keys.handoff] = "list"
     return types
 
 
@@ -509,6 +522,20 @@ def _check_retrying(state: State, problems: list[str]) -> None:
             )
 
 
+def _check_handoff(state: State, problems: list[str]) -> None:
+    """An entry of the handoff list is a job held under the entry's token
+    (running, or cancelled while handed off), with a lease, as handed off."""
+    running = state.running
+    for entry in state.handoff:
+        job_id, record, payload = entry.split(b"\n", 2)
+        jid, handed = job_id.decode(), orjson.loads(record)
+        st = state.jobs.get(jid)
+        if st is None or st.get("c") != handed["c"] or jid not in running:
+            problems.append(f"handoff entry of {jid}: not held under its token {handed['c']}")
+        elif st["s"] not in ("running", "cancelled") or payload != state.payload(jid):
+            problems.append(f"handoff entry of {jid}: status {st['s']}, or another payload")
+
+
 def assert_invariants(client: SyncClient, keys: QueueKeys, tasks: Sequence[str]) -> State:
     """Check lua/README.md's invariants on the whole state of the queue; return the state.
 
@@ -525,6 +552,7 @@ def assert_invariants(client: SyncClient, keys: QueueKeys, tasks: Sequence[str])
         _check_unique(state, problems)
         _check_created(state, problems)
         _check_retrying(state, problems)
+        _check_handoff(state, problems)
     assert not problems, "invariants broken:\n  " + "\n  ".join(problems)
     return state
 

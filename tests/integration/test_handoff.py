@@ -1,0 +1,210 @@
+"""Direct hand-off through a real worker: an idle worker parks (park.lua +
+BLPOP on the handoff list), an enqueue hands it the job (enqueue_plain.lua),
+and the job runs without a claim; capped and rate-limited tasks are never
+handed off; a stop ends the pop at once; memory:// never parks."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+
+import rtask
+from rtask import JobStatus
+from rtask import _protocol as proto
+from rtask._worker import _loops
+
+from ._helpers import RESULT_TIMEOUT, background, close, run, stopped, worker
+
+pytestmark = pytest.mark.timeout(40)
+
+
+async def until(cond: Callable[[], Awaitable[Any]], what: str, timeout: float = 10.0) -> Any:
+    """Poll an async condition (a worker runs meanwhile) until truthy."""
+    deadline = time.monotonic() + timeout
+    while not (value := await cond()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(0.01)
+    return value
+
+
+def parked_on(app: rtask.App, task: str, w: rtask.Worker) -> Callable[[], Awaitable[Any]]:
+    """Whether `w` stands registered for hand-offs of `task`."""
+    member = proto.park_member(int(w.config.lease_s * 1000), w.id)
+    key = app.keys("default").parked(task)
+
+    async def check() -> Any:
+        return await app.async_client().redis.zscore(key, member)
+
+    return check
+
+
+def test_an_idle_worker_gets_each_job_handed_off(redis_url: str, prefix: str) -> None:
+    async def body() -> None:
+        app = rtask.App(redis_url, prefix=prefix)
+        ran: list[int] = []
+
+        @app.task(name="probe")
+        async def probe(n: int) -> int:
+            ran.append(n)
+            return n * 2
+
+        try:
+            async with background(app, concurrency=4) as (w, _):
+                for n in range(5):
+                    await until(parked_on(app, "probe", w), "the worker to park")
+                    job = await probe.enqueue(n)
+                    assert await job.result(timeout=RESULT_TIMEOUT) == n * 2
+                    info = await job.info()
+                    assert (info.status, info.attempt, info.worker) == (
+                        JobStatus.SUCCEEDED,
+                        1,
+                        w.id,
+                    )
+                assert ran == [0, 1, 2, 3, 4]
+                # every job came by hand-off: none was claimed by claim.lua
+                assert w.stats["handed_off"] == w.stats["claimed"] == 5
+        finally:
+            await close(app)
+
+    run(body)
+
+
+def test_capped_and_rate_limited_tasks_are_never_handed_off(redis_url: str, prefix: str) -> None:
+    async def body() -> None:
+        app = rtask.App(redis_url, prefix=prefix)
+
+        @app.task(name="free")
+        async def free() -> str:
+            return "free"
+
+        @app.task(name="capped", concurrency=2)
+        async def capped() -> str:
+            return "capped"
+
+        @app.task(name="limited", rate_limit="100/s")
+        async def limited() -> str:
+            return "limited"
+
+        try:
+            async with background(app) as (w, _):
+                await until(parked_on(app, "free", w), "the worker to park")
+                for task in (capped, limited):
+                    assert not await parked_on(app, task.name, w)()
+                    job = await task.enqueue()
+                    assert await job.result(timeout=RESULT_TIMEOUT) == task.name
+                assert w.stats["handed_off"] == 0
+                job = await free.enqueue()
+                assert await job.result(timeout=RESULT_TIMEOUT) == "free"
+                assert w.stats["handed_off"] == 1
+        finally:
+            await close(app)
+
+    run(body)
+
+
+def test_a_job_handed_to_a_worker_that_is_gone_still_runs_once(redis_url: str, prefix: str) -> None:
+    async def body() -> None:
+        app = rtask.App(redis_url, prefix=prefix)
+        ran: list[str] = []
+
+        @app.task(name="probe")
+        async def probe() -> None:
+            ran.append("probe")
+
+        keys = app.keys("default")
+        try:
+            # a registration left by a worker that died while parked
+            ghost = proto.park(
+                keys, ["probe"], member=proto.park_member(30_000, "ghost"), live_ms=60_000
+            )
+            await app.async_client().run(ghost)
+            job = await probe.enqueue()
+            assert (await job.info()).status is JobStatus.RUNNING  # handed to the ghost
+            async with background(app):
+                await job.result(timeout=RESULT_TIMEOUT)
+            assert ran == ["probe"]
+            assert (await job.info()).attempt == 1
+        finally:
+            await close(app)
+
+    run(body)
+
+
+def test_stop_ends_a_parked_pop_at_once_and_unregisters(redis_url: str, prefix: str) -> None:
+    async def body() -> None:
+        app = rtask.App(redis_url, prefix=prefix)
+
+        @app.task(name="probe")
+        async def probe() -> None:
+            return None
+
+        try:
+            w = worker(app)
+            runner = asyncio.create_task(w.run())
+            await until(parked_on(app, "probe", w), "the worker to park")
+            t0 = time.monotonic()
+            w.stop()
+            await stopped(runner, RESULT_TIMEOUT)
+            # not the rest of a PARK_S-long pop
+            assert time.monotonic() - t0 < _loops.PARK_S / 2
+            assert not await parked_on(app, "probe", w)()
+        finally:
+            await close(app)
+
+    run(body)
+
+
+def test_a_job_handed_off_as_the_worker_closes_goes_back_unrun(redis_url: str, prefix: str) -> None:
+    async def body() -> None:
+        app = rtask.App(redis_url, prefix=prefix)
+
+        @app.task(name="probe")
+        async def probe() -> str:
+            return "ran"
+
+        keys = app.keys("default")
+        client = app.async_client()
+        try:
+            w = worker(app)
+            member = proto.park_member(int(w.config.lease_s * 1000), w.id)
+            await client.run(proto.park(keys, ["probe"], member=member, live_ms=60_000))
+            job = await probe.enqueue()
+            entry = await client.redis.lpop(keys.handoff)  # what w's pop would take
+            assert isinstance(entry, bytes)
+            w._closed.set()  # run() has ended: no pump would report the job
+            await _loops._adopt(w, client, w.queues[0], entry)
+            info = await job.info()
+            assert (info.status, info.attempt) == (JobStatus.QUEUED, 0)
+            async with background(app) as _:
+                assert await job.result(timeout=RESULT_TIMEOUT) == "ran"
+        finally:
+            await close(app)
+
+    run(body)
+
+
+def test_memory_workers_never_park(prefix: str) -> None:
+    async def body() -> None:
+        app = rtask.App(f"memory://{prefix}", prefix=prefix)
+
+        @app.task(name="probe")
+        async def probe() -> int:
+            return 1
+
+        try:
+            assert app.async_client().parker() is None
+            async with background(app) as (w, _):
+                assert await (await probe.enqueue()).result(timeout=RESULT_TIMEOUT) == 1
+                assert w.stats["handed_off"] == 0
+                assert not await app.async_client().redis.exists(
+                    app.keys("default").parked("probe")
+                )
+        finally:
+            await close(app)
+
+    run(body)
