@@ -288,3 +288,14 @@ def created_handles(
         set_replaced(handle, False)
         out.append(handle)
     return out
+
+
+def mark_existing(handles: Sequence[H], created: Sequence[bool]) -> None:
+    """Set `created` False on the handles whose job was not stored (its id existed)."""
+    if len(created) != len(handles):
+        raise ValueError(f"{len(created)} replies for {len(handles)} handles")
+    if all(created):
+        return
+    for handle, c in zip(handles, created, strict=True):
+        if not c:
+            _SETTERS[type(handle)][4](handle, False)

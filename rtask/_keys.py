@@ -144,6 +144,10 @@ class QueueKeys:
         """Jobs handed off to parked workers, popped by their BLPOP (list)."""
         return self.base + "handoff"
 
+    def unpark(self, worker: str) -> str:
+        """A list `worker` pops along with `handoff`: a push there ends its pop."""
+        return self.base + "unpark:" + worker
+
     @property
     def wake_channel(self) -> str:
         return self.base + "wake"

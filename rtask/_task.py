@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -14,7 +15,16 @@ import orjson
 from ._backoff import BackoffLike, to_backoff
 from ._codec import encode_args, is_builtin
 from ._errors import ConfigError, InvalidInput, PayloadTooLarge, RtaskError
-from ._job import H, Job, SyncJob, created_handle, created_handles, new_job_id, new_job_ids
+from ._job import (
+    H,
+    Job,
+    SyncJob,
+    created_handle,
+    created_handles,
+    mark_existing,
+    new_job_id,
+    new_job_ids,
+)
 from ._keys import QueueKeys, check_job_id, check_queue, check_task_name
 from ._middleware import (
     EnqueueContext,
@@ -47,6 +57,9 @@ PRIORITY_MIN, PRIORITY_MAX = -1000, 1000
 MAX_ATTEMPTS_LIMIT = 10_000
 # Most jobs per enqueue.lua call; bigger batches are split and pipelined.
 ENQUEUE_CHUNK = 1000
+# From this many jobs, an async enqueue_many builds its handles while Redis
+# stores the jobs (below it, the extra task costs more than it saves).
+OVERLAP_MIN = 64
 # Most jobs per enqueue_plain.lua call (the lean bulk path), pipelined likewise.
 PLAIN_CHUNK = 1000
 
@@ -455,8 +468,19 @@ class BoundTask(Generic[P, R]):
         if plan is not None:
             job_ids, plain_calls = self._plain_many(plan, items, ids)
             client = self.task.app.async_client()
-            lean_replies = await client.run_many(plain_calls) if plain_calls else []
-            return self._plain_handles(Job, job_ids, lean_replies)
+            if len(job_ids) < OVERLAP_MIN:
+                lean_replies = await client.run_many(plain_calls) if plain_calls else []
+                return self._plain_handles(Job, job_ids, lean_replies)
+            # The calls go out first; the handles are built while Redis stores
+            # the jobs (each handle says created until a reply says otherwise).
+            sending = asyncio.ensure_future(client.run_many(plain_calls))
+            await asyncio.sleep(0)  # one turn of the loop: the task writes the calls
+            task = self.task
+            handles = created_handles(
+                Job, task.app, job_ids, task.queue, task.name, [True] * len(job_ids)
+            )
+            mark_existing(handles, [s for reply in await sending for s in reply.stored])
+            return handles
         jobs = self._build_many(items, ids, if_not_exists)
         calls, placed = self._enqueue_calls(jobs, if_not_exists)
         replies = await self.task.app.async_client().run_many(calls) if calls else []

@@ -383,18 +383,13 @@ class AsyncWire:
         wire = AsyncWire.__new__(AsyncWire)
         wire._connection_class, wire._options = self._connection_class, self._options
         wire._pipe, wire._opening = None, asyncio.Lock()
-        return Parker(self, wire)
+        return Parker(wire)
 
     @property
     def timeout_s(self) -> float | None:
         """The URL's socket timeout: no reply may take longer."""
         timeout: float | None = self._options.get("socket_timeout")
         return timeout
-
-    @property
-    def broken(self) -> bool:
-        """True when no connection is open (a new one opens at the next call)."""
-        return self._pipe is None or self._pipe.broken
 
     async def aclose(self) -> None:
         """Close the connection; calls in flight fail with `ConnectionError`."""
@@ -405,13 +400,10 @@ class AsyncWire:
 
 class Parker:
     """Blocking pops (BLPOP) on a connection of their own, for a worker that
-    stands ready for hand-offs; `unblock` ends a pop early (CLIENT UNBLOCK,
-    sent on the main connection: an unblocked pop takes nothing)."""
+    stands ready for hand-offs."""
 
-    def __init__(self, main: AsyncWire, wire: AsyncWire) -> None:
-        self._main = main
+    def __init__(self, wire: AsyncWire) -> None:
         self._wire = wire
-        self._id: int | None = None  # the connection's CLIENT ID once known
 
     @property
     def timeout_s(self) -> float | None:
@@ -421,18 +413,11 @@ class Parker:
     async def pop(self, keys: list[str], timeout_s: float) -> tuple[str, bytes] | None:
         """(key, entry) of the first entry pushed onto one of `keys` within
         `timeout_s`, or None."""
-        if self._id is None or self._wire.broken:
-            self._id = int(await self._wire.request(pack("CLIENT", "ID")))
         reply = await self._wire.request(pack("BLPOP", *keys, f"{timeout_s:.3f}"))
         if reply is None:
             return None
         key, entry = reply
         return (key.decode() if isinstance(key, bytes) else key), entry
-
-    async def unblock(self) -> None:
-        """End a pop under way, if any (it returns None, having taken nothing)."""
-        if self._id is not None:
-            await self._main.request(pack("CLIENT", "UNBLOCK", self._id))
 
     async def aclose(self) -> None:
         await self._wire.aclose()

@@ -34,6 +34,9 @@ LISTEN_TIMEOUT_S = 0.25
 # that long plus PARK_MARGIN_S, and again before each pop.
 PARK_S = 1.0
 PARK_MARGIN_S = 0.5
+# How long a push onto a worker's unpark list lasts (it is popped at once,
+# unless the pop it should end had ended already).
+UNPARK_TTL_MS = 60_000
 
 
 async def discover_tasks(worker: Worker, client: Any) -> None:
@@ -92,6 +95,7 @@ async def park(worker: Worker, client: Any) -> None:
         await parker.aclose()
         return
     by_key = {q.keys.handoff: q for q, _ in standing}
+    unpark = standing[0][0].keys.unpark(worker.id)
     wait_s = PARK_S
     if parker.timeout_s is not None:  # a pop must not outlast the socket timeout
         wait_s = min(wait_s, parker.timeout_s / 2)
@@ -112,7 +116,7 @@ async def park(worker: Worker, client: Any) -> None:
             try:
                 await client.run_many(register(int((wait_s + PARK_MARGIN_S) * 1000)))
                 with map_redis_errors():
-                    popped = await _pop(worker, parker, list(by_key), wait_s)
+                    popped = await _pop(worker, client, parker, [*by_key, unpark], wait_s)
             except BackendError as exc:
                 log.warning("worker %s: parking failed (%s)", worker.id, exc)
                 await worker.pause(LISTEN_TIMEOUT_S)
@@ -125,19 +129,26 @@ async def park(worker: Worker, client: Any) -> None:
         await parker.aclose()
 
 
-async def _pop(worker: Worker, parker: Any, keys: list[str], wait_s: float) -> Any:
-    """One pop of `keys`, ended early (taking nothing) if the worker closes."""
+async def _pop(worker: Worker, client: Any, parker: Any, keys: list[str], wait_s: float) -> Any:
+    """One pop of `keys` (the handoff lists, then the worker's unpark list),
+    ended early if the worker closes: a push onto the unpark list ends it,
+    taking nothing else."""
     pop = asyncio.ensure_future(parker.pop(keys, wait_s))
     closed = asyncio.ensure_future(worker.wait_closed())
     try:
         await asyncio.wait({pop, closed}, return_when=asyncio.FIRST_COMPLETED)
-        while not pop.done():
-            # the unblock may reach Redis before the pop does: send it again
-            await parker.unblock()
-            await asyncio.wait({pop}, timeout=0.05)
+        if not pop.done():
+            with map_redis_errors():
+                # (if the pop ended meanwhile, the push stays: it expires)
+                async with client.redis.pipeline(transaction=False) as pipe:
+                    await pipe.rpush(keys[-1], b"1").pexpire(keys[-1], UNPARK_TTL_MS).execute()
+    except BaseException:
+        pop.cancel()  # the connection closes with the parker: a pop under way ends
+        raise
     finally:
         closed.cancel()
-    return pop.result()
+    popped = await pop
+    return None if popped is None or popped[0] == keys[-1] else popped
 
 
 async def _adopt(worker: Worker, client: Any, q: Any, entry: bytes) -> None:

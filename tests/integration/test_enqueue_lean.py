@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
@@ -9,6 +10,7 @@ import orjson
 import pytest
 
 import rtask
+from rtask._task import OVERLAP_MIN
 from rtask.testing import drain_sync, frozen_clock
 
 pytestmark = pytest.mark.timeout(30)
@@ -36,6 +38,34 @@ def test_enqueue_many_with_ids_refuses_existing_and_repeated_ids(
         drain_sync(app)
         assert sorted(seen) == [1, 2, 4]
     finally:
+        app.close()
+
+
+def test_a_large_async_enqueue_many_marks_each_existing_id(backend_url: str, prefix: str) -> None:
+    """From OVERLAP_MIN jobs the handles are built while Redis stores the
+    jobs; the replies still decide which were created."""
+    app = rtask.App(backend_url, prefix=prefix)
+    seen: list[int] = []
+
+    @app.task
+    def record(n: int) -> None:
+        seen.append(n)
+
+    async def body() -> list[rtask.Job[None]]:
+        await record.enqueue_many([(0,), (1,)], ids=["i3", "i150"])
+        return await record.enqueue_many([(n,) for n in range(200)], ids=ids)
+
+    ids = [f"i{n}" for n in range(199)] + ["i7"]  # i7 twice: the second is refused
+    assert OVERLAP_MIN < 200
+    try:
+        jobs = asyncio.run(body())
+        existing = {3, 150, 199}
+        assert [j.created for j in jobs] == [n not in existing for n in range(200)]
+        assert [j.id for j in jobs] == ids
+        drain_sync(app)
+        assert sorted(seen) == sorted([0, 1] + [n for n in range(200) if n not in existing])
+    finally:
+        asyncio.run(app.aclose())
         app.close()
 
 
