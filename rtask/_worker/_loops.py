@@ -119,7 +119,7 @@ async def park(worker: Worker, client: Any) -> None:
                     popped = await _pop(worker, client, parker, [*by_key, unpark], wait_s)
             except BackendError as exc:
                 log.warning("worker %s: parking failed (%s)", worker.id, exc)
-                await worker.pause(LISTEN_TIMEOUT_S)
+                await worker.pause(PARK_S)
                 continue
             if popped is not None:
                 await _adopt(worker, client, by_key[popped[0]], popped[1])

@@ -56,7 +56,7 @@ def assert_consecutive(ticks: list[int]) -> None:
 
 def test_three_workers_fire_every_tick_exactly_once(harness: Harness) -> None:
     h = harness
-    end = time.time() + 7.5
+    end = time.time() + 9.5
     declare(h, {"id": "beat", "every": 1, "args": [0.05], "end": end})
     for _ in range(3):
         h.worker("--concurrency", "5")
@@ -64,7 +64,9 @@ def test_three_workers_fire_every_tick_exactly_once(harness: Harness) -> None:
 
     ticks = ticks_of(h, "beat")
     assert_consecutive(ticks)
-    assert len(ticks) >= 6 and ticks[-1] < end * 1000 <= ticks[-1] + TICK_MS
+    # ticks before the workers were up are skipped (missed="skip"): on a loaded
+    # machine starting three worker processes takes seconds, so ask for 4
+    assert len(ticks) >= 4 and ticks[-1] < end * 1000 <= ticks[-1] + TICK_MS
     runs = [r for r in h.ran() if r.task == "ticker"]
     assert sorted(run_counts(runs).values()) == [1] * len(ticks)  # none ran twice
     assert len({r.pid for r in runs}) >= 1
