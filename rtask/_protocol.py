@@ -7,7 +7,7 @@ Each stage has the name of its Lua file: `enqueue`, `claim`, `finish`,
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any, Generic, TypeVar
@@ -186,13 +186,17 @@ class PlainEnqueue:
         self, now_ms: int | None, ids: Sequence[str], payloads: Sequence[bytes], chunk: int
     ) -> list[Call[EnqueueReply]]:
         """The calls storing `ids` with their `payloads`, `chunk` jobs per call."""
+        return list(self.each(now_ms, ids, payloads, chunk))
+
+    def each(
+        self, now_ms: int | None, ids: Sequence[str], payloads: Sequence[bytes], chunk: int
+    ) -> Iterator[Call[EnqueueReply]]:
+        """`many`, one call at a time (each built when asked for)."""
         head = [_now_arg(now_ms), *self.args]
-        calls = []
         for start in range(0, len(ids), chunk):
             end = start + chunk
             args: list[str | bytes | int | float] = [*head, *ids[start:end], *payloads[start:end]]
-            calls.append(Call(self.script, self.keys, args, _decode_plain))
-        return calls
+            yield Call(self.script, self.keys, args, _decode_plain)
 
 
 def enqueue_plain(

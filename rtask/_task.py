@@ -410,8 +410,9 @@ class BoundTask(Generic[P, R]):
         plan: PlainEnqueue,
         items: Iterable[Sequence[Any] | dict[str, Any]],
         ids: Sequence[str] | None,
-    ) -> tuple[list[str], list[Call[EnqueueReply]]]:
-        """The ids of the jobs of `items` and the lean calls storing them."""
+    ) -> tuple[list[str], list[bytes]]:
+        """The ids and payloads of the jobs of `items` (every payload is built,
+        hence checked, before anything is sent)."""
         items = self._checked_items(items, ids, False)
         job_ids = list(ids) if ids is not None else new_job_ids(len(items))
         # An item repeated (`[()] * n`) is encoded once, when the codec gives
@@ -426,7 +427,7 @@ class BoundTask(Generic[P, R]):
                 payload = self._payload(*_split(item))
                 last = item
             payloads.append(payload)
-        return job_ids, plan.many(self.task.app.now_ms(), job_ids, payloads, PLAIN_CHUNK)
+        return job_ids, payloads
 
     async def enqueue(self, *args: P.args, **kwargs: P.kwargs) -> Job[R]:
         """Enqueue one job (async)."""
@@ -466,20 +467,30 @@ class BoundTask(Generic[P, R]):
         """Enqueue one job per item, in one round trip (see `Task.enqueue_many`)."""
         plan = None if if_not_exists else self._plain()
         if plan is not None:
-            job_ids, plain_calls = self._plain_many(plan, items, ids)
-            client = self.task.app.async_client()
-            if len(job_ids) < OVERLAP_MIN:
-                lean_replies = await client.run_many(plain_calls) if plain_calls else []
-                return self._plain_handles(Job, job_ids, lean_replies)
-            # The calls go out first; the handles are built while Redis stores
-            # the jobs (each handle says created until a reply says otherwise).
-            sending = asyncio.ensure_future(client.run_many(plain_calls))
-            await asyncio.sleep(0)  # one turn of the loop: the task writes the calls
+            job_ids, payloads = self._plain_many(plan, items, ids)
             task = self.task
+            client = task.app.async_client()
+            now_ms = task.app.now_ms()
+            if len(job_ids) < OVERLAP_MIN:
+                calls = plan.many(now_ms, job_ids, payloads, PLAIN_CHUNK)
+                lean_replies = await client.run_many(calls) if calls else []
+                return self._plain_handles(Job, job_ids, lean_replies)
+            # Each call goes out as soon as it is built, so Redis stores one
+            # chunk while the next is built and sent; the handles are built
+            # last (each says created until a reply says otherwise).
+            sends = []
+            for call in plan.each(now_ms, job_ids, payloads, PLAIN_CHUNK):
+                sends.append(asyncio.ensure_future(client.run(call)))
+                await asyncio.sleep(0)  # one turn of the loop: the call is written
             handles = created_handles(
                 Job, task.app, job_ids, task.queue, task.name, [True] * len(job_ids)
             )
-            mark_existing(handles, [s for reply in await sending for s in reply.stored])
+            stored: list[bool] = []
+            for sent in await asyncio.gather(*sends, return_exceptions=True):
+                if isinstance(sent, BaseException):
+                    raise sent  # (after every call has ended: none is left behind)
+                stored += sent.stored
+            mark_existing(handles, stored)
             return handles
         jobs = self._build_many(items, ids, if_not_exists)
         calls, placed = self._enqueue_calls(jobs, if_not_exists)
@@ -496,7 +507,8 @@ class BoundTask(Generic[P, R]):
         """Enqueue one job per item (sync), in one round trip."""
         plan = None if if_not_exists else self._plain()
         if plan is not None:
-            job_ids, plain_calls = self._plain_many(plan, items, ids)
+            job_ids, payloads = self._plain_many(plan, items, ids)
+            plain_calls = plan.many(self.task.app.now_ms(), job_ids, payloads, PLAIN_CHUNK)
             client = self.task.app.sync_client()
             lean_replies = client.run_many(plain_calls) if plain_calls else []
             return self._plain_handles(SyncJob, job_ids, lean_replies)
