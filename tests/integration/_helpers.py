@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any, TypeVar
@@ -90,3 +90,14 @@ def seconds(a: datetime | None, b: datetime | None) -> float:
 def at(entry: dict[str, Any]) -> float:
     """An error entry's `at` (ms since the epoch) in seconds."""
     return int(entry["at"]) / 1000
+
+
+async def until(cond: Callable[[], Awaitable[Any]], what: str, timeout: float = 10.0) -> Any:
+    """Poll an async condition (a worker runs meanwhile) until it is truthy:
+    a deadline, not a fixed sleep."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not (value := await cond()):
+        assert loop.time() < deadline, f"timed out after {timeout}s waiting for {what}"
+        await asyncio.sleep(0.01)
+    return value

@@ -20,23 +20,13 @@ import rtask
 from rtask import _protocol as proto
 from rtask._cli import main
 
-from ._helpers import RESULT_TIMEOUT, background, close, run, worker
+from ._helpers import RESULT_TIMEOUT, background, close, run, until, worker
 
 pytestmark = pytest.mark.timeout(30)
 
 
 async def kinds_of(app: rtask.App, job_id: str, queue: str = "default") -> list[tuple[str, int]]:
     return [(e.kind, e.attempt) async for e in app.events(queue) if e.job_id == job_id]
-
-
-async def until(cond: Any, what: str, timeout: float = 10.0) -> Any:
-    """Poll an async condition until it is truthy (deadline, not a fixed sleep)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not (value := await cond()):
-        assert loop.time() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.02)
-    return value
 
 
 def test_events_of_a_job_that_retries_then_succeeds(backend_url: str, prefix: str) -> None:

@@ -17,19 +17,9 @@ from rtask import JobStatus
 from rtask import _protocol as proto
 from rtask._worker import _loops
 
-from ._helpers import RESULT_TIMEOUT, background, close, run, stopped, worker
+from ._helpers import RESULT_TIMEOUT, background, close, run, stopped, until, worker
 
 pytestmark = pytest.mark.timeout(40)
-
-
-async def until(cond: Callable[[], Awaitable[Any]], what: str, timeout: float = 10.0) -> Any:
-    """Poll an async condition (a worker runs meanwhile) until truthy."""
-    deadline = time.monotonic() + timeout
-    while not (value := await cond()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(0.01)
-    return value
 
 
 def parked_on(app: rtask.App, task: str, w: rtask.Worker) -> Callable[[], Awaitable[Any]]:

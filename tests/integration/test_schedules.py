@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -15,23 +14,11 @@ import rtask
 from rtask import InvalidSchedule, JobStatus, ScheduleNotFound
 from rtask._protocol_schedules import ScheduleResult, StopResult
 
-from ._helpers import RESULT_TIMEOUT, background, close, run, worker
+from ._helpers import RESULT_TIMEOUT, background, close, run, until, worker
 
 pytestmark = pytest.mark.timeout(40)
 
 EVERY = 0.2  # seconds between ticks in these tests
-
-
-async def until(cond: Callable[[], Awaitable[Any]], timeout: float, what: str) -> Any:
-    """Poll an async condition (a worker runs meanwhile) until truthy."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = await cond()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 def tick_of(job_id: str) -> int:
@@ -54,7 +41,7 @@ def test_every_tick_fires_once_until_end(backend_url: str, prefix: str) -> None:
         )
         try:
             async with background(app):
-                info = await until(lambda: _stopped(app, "beat"), 10, "the schedule to end")
+                info = await until(lambda: _stopped(app, "beat"), "the schedule to end", 10)
             assert info.stop_reason == "ended"
             ticks = [tick_of(j) for j in runs]
             assert len(ticks) == len(set(ticks)) == 6  # each tick once, none missed
@@ -124,7 +111,7 @@ def test_slow_job_never_overlaps_the_next_tick(backend_url: str, prefix: str) ->
         app.schedule(slow, every=0.1, immediate=True)
         try:
             async with background(app, concurrency=10):
-                await until(lambda: _count(spans, 4), 10, "four runs")
+                await until(lambda: _count(spans, 4), "four runs", 10)
             spans.sort()
             assert all(b[0] >= a[1] for a, b in itertools.pairwise(spans))
         finally:
@@ -158,7 +145,7 @@ def test_missed_ticks_skip_and_create(backend_url: str, prefix: str) -> None:
             await asyncio.sleep(5.5 * EVERY)  # five ticks pass with no worker at all
             started = time.time() * 1000
             async with background(app):
-                await until(lambda: _created_after(runs, started), 10, "create to catch up")
+                await until(lambda: _created_after(runs, started), "create to catch up", 10)
             skipped = [j for j in runs if j.startswith("skip:")]
             created = [tick_of(j) for j in runs if j.startswith("create:")]
             # create: the missed ticks ran in order, each once, none missing
@@ -195,12 +182,12 @@ def test_once_fires_once_then_stops_and_manual_waits_for_trigger(
         app.schedule(job, id="manual", manual=True)
         try:
             async with background(app):
-                await until(lambda: _stopped(app, "once"), 10, "the once schedule to end")
+                await until(lambda: _stopped(app, "once"), "the once schedule to end", 10)
                 manual = await app.get_schedule("manual")
                 assert manual.active_job is None and not manual.stopped
                 triggered = await app.trigger_schedule("manual")
                 assert await triggered.result(timeout=RESULT_TIMEOUT) is None
-                await until(lambda: _idle(app, "manual"), 10, "the manual schedule to be idle")
+                await until(lambda: _idle(app, "manual"), "the manual schedule to be idle", 10)
             assert [j.split(":")[0] for j in runs] == ["once", "manual"]
             assert not (await app.get_schedule("manual")).stopped
         finally:
@@ -230,7 +217,7 @@ def test_trigger_runs_now_in_place_of_the_waiting_tick(backend_url: str, prefix:
             assert (await app.get_schedule("hourly")).active_job == handle.id
             async with background(app):
                 assert await handle.result(timeout=RESULT_TIMEOUT) == handle.id
-                info = await until(lambda: _next_job(app, handle.id), 10, "the follow-up")
+                info = await until(lambda: _next_job(app, handle.id), "the follow-up", 10)
             # the next hour's tick is planned again: triggering lost no tick
             assert info.active_job == waiting
             assert info.active_status is JobStatus.SCHEDULED
@@ -290,7 +277,7 @@ def test_cancelled_job_frees_its_schedule_for_the_next_tick(backend_url: str, pr
             await (await app.job(first)).cancel("not this one")
             assert (await app.get_schedule("s")).active_job is None  # pending
             async with background(app):  # the recovery sweep plans the next tick
-                info = await until(lambda: _planned(app), 10, "the next tick")
+                info = await until(lambda: _planned(app), "the next tick", 10)
             assert tick_of(info.active_job) == tick_of(first) + 30_000
         finally:
             await close(app)
