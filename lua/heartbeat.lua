@@ -11,7 +11,9 @@
 -- then pairs: id, token
 --
 -- Workers silent for an hour are dropped from `workers` (one that died
--- never says it is leaving).
+-- never says it is leaving). A held job whose record names another worker
+-- (a hand-off popped by a worker other than the one registered, see
+-- enqueue_plain.lua) is renamed to this one: the token's holder runs it.
 --
 -- Returns {now_ms, lost_ids, cancelled_ids}
 --   lost: no longer running under this token (recovered after the lease
@@ -37,7 +39,7 @@ for j = 4, #ARGV, 2 do
   ids[#ids + 1] = ARGV[j]
   tokens[#tokens + 1] = ARGV[j + 1]
 end
-local lost, cancelled, extend = {}, {}, {}
+local lost, cancelled, extend, renamed = {}, {}, {}, {}
 if #ids > 0 then
   local raws = redis.call('HMGET', jobs, unpack(ids))
   local leases = redis.call('ZMSCORE', running, unpack(ids))
@@ -50,8 +52,14 @@ if #ids > 0 then
     else
       extend[#extend + 1] = lease_until
       extend[#extend + 1] = id
+      if st.w ~= ARGV[2] and tonumber(ARGV[3]) > 0 then
+        st.w = ARGV[2]
+        renamed[#renamed + 1] = id
+        renamed[#renamed + 1] = cjson.encode(st)
+      end
     end
   end
 end
 call_chunked('ZADD', {running, 'XX'}, extend)
+call_chunked('HSET', {jobs}, renamed)
 return {now, lost, cancelled}

@@ -171,7 +171,8 @@ async def _adopt(worker: Worker, client: Any, q: Any, entry: bytes) -> None:
         return
     worker.start_job(q, job)
     if job.state.get("w") != worker.id:
-        # registered by another worker, so leased for its lease_s: renew for ours
+        # popped from another worker's registration: leased for its lease_s and
+        # named after it; a heartbeat now renews for ours and renames the job
         with contextlib.suppress(BackendError):
             await _renew(worker, client)
 

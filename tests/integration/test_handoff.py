@@ -97,28 +97,35 @@ def test_capped_and_rate_limited_tasks_are_never_handed_off(redis_url: str, pref
     run(body)
 
 
-def test_a_job_handed_to_a_worker_that_is_gone_still_runs_once(redis_url: str, prefix: str) -> None:
+@pytest.mark.parametrize("parks", [True, False], ids=["popped", "swept"])
+def test_a_job_handed_to_a_worker_that_is_gone_still_runs_once(
+    redis_url: str, prefix: str, parks: bool
+) -> None:
+    """Popped by the next worker that parks, or (a worker that does not park
+    for the task: here, it caps it) handed back by the recovery sweep."""
+
     async def body() -> None:
         app = rtask.App(redis_url, prefix=prefix)
         ran: list[str] = []
 
-        @app.task(name="probe")
+        @app.task(name="probe", concurrency=None if parks else 5)
         async def probe() -> None:
             ran.append("probe")
 
         keys = app.keys("default")
         try:
             # a registration left by a worker that died while parked
-            ghost = proto.park(
-                keys, ["probe"], member=proto.park_member(30_000, "ghost"), live_ms=60_000
-            )
-            await app.async_client().run(ghost)
+            ghost = proto.park_member(30_000, "ghost")
+            await app.async_client().run(proto.park(keys, ["probe"], member=ghost, live_ms=60_000))
             job = await probe.enqueue()
-            assert (await job.info()).status is JobStatus.RUNNING  # handed to the ghost
-            async with background(app):
+            info = await job.info()
+            assert (info.status, info.worker) == (JobStatus.RUNNING, "ghost")
+            async with background(app) as (w, _):
                 await job.result(timeout=RESULT_TIMEOUT)
+                assert w.stats["handed_off"] == (1 if parks else 0)
             assert ran == ["probe"]
-            assert (await job.info()).attempt == 1
+            info = await job.info()
+            assert (info.attempt, info.errors, info.worker) == (1, [], w.id)
         finally:
             await close(app)
 

@@ -16,6 +16,7 @@ from tests.lua._state import (
     cancel,
     claim,
     finish,
+    heartbeat,
     new_job,
     outcome,
     ready_score,
@@ -237,3 +238,20 @@ def test_a_deleted_hand_off_leaves_nothing_behind(client: SyncClient, keys: Queu
     client.redis.zrem(keys.created, "j1")
     recover(client, keys, now=NOW + STALE_MS)
     assert snapshot(client, keys).handoff == []
+
+
+def test_the_worker_that_popped_it_takes_its_name_at_its_heartbeat(
+    client: SyncClient, keys: QueueKeys
+) -> None:
+    park(client, keys)  # w1 registered, but w2 pops the entry
+    plain(client, keys, new_job("j1"))
+    job = pop(client, keys)
+    record = client.redis.hget(keys.jobs, "j1")
+    # the registered worker's own heartbeat (had it popped) rewrites nothing
+    assert heartbeat(client, keys, [(job.id, job.token)], now=NOW + 1, worker="w1").lost == []
+    assert client.redis.hget(keys.jobs, "j1") == record
+    reply = heartbeat(client, keys, [(job.id, job.token)], now=NOW + 2, worker="w2")
+    assert (reply.lost, reply.cancelled) == ([], [])
+    state = assert_invariants(client, keys, TASKS)
+    assert state.job("j1") == {**job.state, "w": "w2"}
+    assert state.running == {"j1": NOW + 2 + LEASE_MS}
