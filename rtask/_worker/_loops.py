@@ -131,12 +131,12 @@ async def park(worker: Worker, client: Any) -> None:
 
 async def _pop(worker: Worker, client: Any, parker: Any, keys: list[str], wait_s: float) -> Any:
     """One pop of `keys` (the handoff lists, then the worker's unpark list),
-    ended early if the worker closes: a push onto the unpark list ends it,
-    taking nothing else."""
+    ended early if the worker stops or closes: a push onto the unpark list
+    ends it, taking nothing else."""
     pop = asyncio.ensure_future(parker.pop(keys, wait_s))
-    closed = asyncio.ensure_future(worker.wait_closed())
+    leaving = asyncio.ensure_future(worker.wait_leaving())
     try:
-        await asyncio.wait({pop, closed}, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait({pop, leaving}, return_when=asyncio.FIRST_COMPLETED)
         if not pop.done():
             with map_redis_errors():
                 # (if the pop ended meanwhile, the push stays: it expires)
@@ -146,7 +146,7 @@ async def _pop(worker: Worker, client: Any, parker: Any, keys: list[str], wait_s
         pop.cancel()  # the connection closes with the parker: a pop under way ends
         raise
     finally:
-        closed.cancel()
+        leaving.cancel()
     popped = await pop
     return None if popped is None or popped[0] == keys[-1] else popped
 

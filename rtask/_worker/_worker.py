@@ -86,6 +86,7 @@ class Worker:
         self._trips: set[asyncio.Task[None]] = set()  # round trips under way
         self._closed = asyncio.Event()  # set when run() ends: the side loops stop
         self._room = asyncio.Event()  # set when a held job leaves (see wait_room)
+        self._leaving = asyncio.Event()  # set when a stop begins or run() ends
         self._failures = 0  # consecutive failed round trips
         self._first_outcome_at = 0.0  # loop time the oldest pending outcome arrived
         # A round trip worth sending at once: a quarter of the slots, at most 50.
@@ -114,6 +115,7 @@ class Worker:
             return
         self._stopping = True
         self._event.set()
+        self._leaving.set()
         log.info("worker %s stopping: %d jobs running", self.id, self._executing)
         while self._prefetched:  # never started: back at once
             q, run = self._prefetched.popleft()
@@ -155,6 +157,9 @@ class Worker:
         client = self.app.async_client()
         self._closed = asyncio.Event()
         self._room = asyncio.Event()
+        self._leaving = asyncio.Event()
+        if self._stopping:
+            self._leaving.set()
         # The side loops end by themselves once the worker closes; they are
         # never cancelled: on Python 3.11 a cancel can be lost inside client
         # reads (asyncio.wait_for), which would leave run() waiting forever.
@@ -176,6 +181,7 @@ class Worker:
         finally:
             self._closed.set()
             self._room.set()
+            self._leaving.set()
             await asyncio.gather(*helpers, return_exceptions=True)
             await _loops.leave(self, client)
             if self._grace_timer is not None:
@@ -199,9 +205,9 @@ class Worker:
         """Consecutive failed round trips; 0 when the last one succeeded."""
         return self._failures
 
-    async def wait_closed(self) -> None:
-        """Return once run() is ending."""
-        await self._closed.wait()
+    async def wait_leaving(self) -> None:
+        """Return once a graceful stop began or run() is ending."""
+        await self._leaving.wait()
 
     def has_room(self) -> bool:
         """True while the worker holds fewer jobs than it may."""
