@@ -5,26 +5,33 @@
 -- most, and an enqueue in that window leaves an entry nobody pops, which
 -- recover.lua hands back.
 --
--- KEYS[i]  parked:<task i>: one per task the worker may take by hand-off
+-- KEYS[1]  handoff list
+-- KEYS[1+i]  parked:<task i>: one per task the worker may take by hand-off
 --          (zset: member "<lease_ms>|<worker id>", score = registered until, ms)
 --
 -- ARGV[1]  now_ms, or '' to use the server clock
 -- ARGV[2]  member: "<lease_ms>|<worker id>" (the lease a hand-off gets)
 -- ARGV[3]  live_ms: how long the registration holds (> 0); 0 = leave
 --
--- Registrations whose time passed are removed on the way.
+-- Registrations whose time passed are removed on the way. A worker does
+-- not register while an entry waits in the handoff list: the pop that
+-- follows takes it, and one registration must stand for one pop to come
+-- (else two enqueues could hand off to one free slot).
 --
--- Returns now_ms.
+-- Returns {now_ms, 1 if registered (or left), 0 if not}.
 -- @include core
 
 local now = now_ms(ARGV[1])
 local member, live = ARGV[2], tonumber(ARGV[3])
-for _, parked in ipairs(KEYS) do
+if live > 0 and redis.call('LLEN', KEYS[1]) > 0 then
+  return {now, 0}
+end
+for k = 2, #KEYS do
   if live > 0 then
-    redis.call('ZREMRANGEBYSCORE', parked, '-inf', now - 1)
-    redis.call('ZADD', parked, now + live, member)
+    redis.call('ZREMRANGEBYSCORE', KEYS[k], '-inf', now - 1)
+    redis.call('ZADD', KEYS[k], now + live, member)
   else
-    redis.call('ZREM', parked, member)
+    redis.call('ZREM', KEYS[k], member)
   end
 end
-return now
+return {now, 1}

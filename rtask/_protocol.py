@@ -444,13 +444,18 @@ def error_entry(
 # ---------------------------------------------------------------- park (hand-off)
 
 
+def _decode_park(reply: list[Any]) -> bool:
+    return bool(reply[1])
+
+
 def park(
     keys: QueueKeys, tasks: Sequence[str], *, member: str, live_ms: int, now_ms: int | None = None
-) -> Call[int]:
+) -> Call[bool]:
     """Register `member` ("<lease_ms>|<worker id>") as standing ready for
-    hand-offs of `tasks`' jobs for `live_ms` (0: unregister)."""
-    script_keys: list[str | bytes] = [keys.parked(t) for t in tasks]
-    return Call(script("park"), script_keys, [_now_arg(now_ms), member, live_ms], int)
+    hand-offs of `tasks`' jobs for `live_ms` (0: unregister); the reply is
+    False when an entry already waits in the handoff list (not registered)."""
+    script_keys: list[str | bytes] = [keys.handoff, *(keys.parked(t) for t in tasks)]
+    return Call(script("park"), script_keys, [_now_arg(now_ms), member, live_ms], _decode_park)
 
 
 def park_member(lease_ms: int, worker: str) -> str:

@@ -114,6 +114,8 @@ async def park(worker: Worker, client: Any) -> None:
                 await worker.wait_room()
                 continue
             try:
+                # (a queue whose handoff list holds an entry does not register:
+                # this pop takes the entry)
                 await client.run_many(register(int((wait_s + PARK_MARGIN_S) * 1000)))
                 with map_redis_errors():
                     popped = await _pop(worker, client, parker, [*by_key, unpark], wait_s)
@@ -152,11 +154,13 @@ async def _pop(worker: Worker, client: Any, parker: Any, keys: list[str], wait_s
 
 
 async def _adopt(worker: Worker, client: Any, q: Any, entry: bytes) -> None:
-    """Run a job handed off to this worker, or hand it back if it closed."""
+    """Run a job handed off to this worker; hand it back if the worker closed
+    (the pump is gone: nothing would report it) or is full (its slots filled
+    by claims while it stood parked: it holds no more than it may)."""
     job = handed_off(q.name, entry)
     worker.stats["claimed"] += 1
     worker.stats["handed_off"] += 1
-    if worker.closing:  # the pump is gone: nothing would report it
+    if worker.closing or not worker.has_room():
         app = worker.app
         call = finish(
             q.keys,

@@ -205,3 +205,46 @@ def test_memory_workers_never_park(prefix: str) -> None:
             await close(app)
 
     run(body)
+
+
+def test_a_job_handed_off_to_a_full_worker_goes_back_in_line(redis_url: str, prefix: str) -> None:
+    """A worker's slots may fill by claims while it stands parked: a pop then
+    hands the job back rather than hold more than the worker may."""
+
+    async def body() -> None:
+        app = rtask.App(redis_url, prefix=prefix)
+        release = asyncio.Event()
+
+        # (capped, so that the worker does not park for it: the pop is this test's)
+        @app.task(name="hold", concurrency=5)
+        async def hold() -> str:
+            await release.wait()
+            return "done"
+
+        keys = app.keys("default")
+        client = app.async_client()
+        try:
+            async with background(app, concurrency=1, prefetch=0) as (w, _):
+                first = await hold.enqueue()
+                await until(lambda: _running(first), "the first job to run")
+                assert not w.has_room()
+                # a registration the worker made before it filled up
+                member = proto.park_member(int(w.config.lease_s * 1000), w.id)
+                await client.run(proto.park(keys, ["hold"], member=member, live_ms=60_000))
+                second = await hold.enqueue()
+                entry = await client.redis.lpop(keys.handoff)
+                assert isinstance(entry, bytes)
+                await _loops._adopt(w, client, w.queues[0], entry)
+                info = await second.info()
+                assert (info.status, info.attempt) == (JobStatus.QUEUED, 0)
+                release.set()
+                assert await second.result(timeout=RESULT_TIMEOUT) == "done"
+                assert await first.result(timeout=RESULT_TIMEOUT) == "done"
+        finally:
+            await close(app)
+
+    run(body)
+
+
+async def _running(job: rtask.Job[Any]) -> bool:
+    return (await job.info()).status is JobStatus.RUNNING

@@ -39,7 +39,7 @@ def park(
     member: str = MEMBER,
     live_ms: int = LIVE_MS,
     now: int = NOW,
-) -> int:
+) -> bool:
     return client.run(proto.park(keys, tasks, member=member, live_ms=live_ms, now_ms=now))
 
 
@@ -64,7 +64,7 @@ def test_a_hand_off_stores_what_enqueue_then_claim_store(
 ) -> None:
     job = new_job("j1", priority=3, tags=["x"])
     with wake_listener(client, keys) as wake:
-        assert park(client, keys) == NOW
+        assert park(client, keys) is True
         assert plain(client, keys, job).stored == [True]
         assert wake.published() == []  # the parked worker has it: nobody to wake
     handed = assert_invariants(client, keys, TASKS)
@@ -255,3 +255,19 @@ def test_the_worker_that_popped_it_takes_its_name_at_its_heartbeat(
     state = assert_invariants(client, keys, TASKS)
     assert state.job("j1") == {**job.state, "w": "w2"}
     assert state.running == {"j1": NOW + 2 + LEASE_MS}
+
+
+def test_no_registration_while_an_entry_waits(client: SyncClient, keys: QueueKeys) -> None:
+    """One registration stands for one pop to come: a worker whose pop timed
+    out as a job was handed to it registers again only once it took that job."""
+    park(client, keys)
+    plain(client, keys, new_job("j1"))  # handed off; nobody has popped it yet
+    assert park(client, keys, now=NOW + 1) is False
+    plain(client, keys, new_job("j2"), now=NOW + 2)
+    state = assert_invariants(client, keys, TASKS)
+    assert [proto.handed_off("q", e).id for e in state.handoff] == ["j1"]
+    assert state.parked() == {} and list(state.ready()) == ["j2"]
+    pop(client, keys)
+    assert park(client, keys, now=NOW + 3) is True
+    assert park(client, keys, live_ms=0) is True  # leaving works whatever waits
+    assert snapshot(client, keys).parked() == {}
