@@ -41,6 +41,11 @@ log = logging.getLogger("rtask.worker")
 PIPELINE_DEPTH = 2
 # Longest a finished job's outcome waits for others to share its round trip.
 LINGER_S = 0.002
+# Claims that get all they ask skip the scheduled sets (claim.lua's lazy
+# call): a busy worker still promotes due scheduled jobs at least this often.
+PROMOTE_S = 0.005
+# Most scheduled jobs a claim promotes per task.
+PROMOTE_LIMIT = 1000
 
 # Names of the worker's counters, built once (they are bumped per job).
 _FINISH_STAT = {r: f"finish.{r.name.lower()}" for r in FinishResult}
@@ -87,6 +92,8 @@ class Worker:
         self._closed = asyncio.Event()  # set when run() ends: the side loops stop
         self._failures = 0  # consecutive failed round trips
         self._first_outcome_at = 0.0  # loop time the oldest pending outcome arrived
+        # loop time of the last claim per queue that read its scheduled sets
+        self._promoted_at: dict[str, float] = {}
         # A round trip worth sending at once: a quarter of the slots, at most 50.
         self._batch_target = max(1, min(config.concurrency // 4, 50))
         self._executing = 0  # jobs started and not finished (<= concurrency)
@@ -330,6 +337,8 @@ class Worker:
             # half the slots per trip at most, so two trips can alternate
             most = max(1, min(self._capacity() // PIPELINE_DEPTH, self.config.batch_max))
             share = max(1, min(free // len(wanting), most))
+            assert self._loop is not None
+            loop_now = self._loop.time()
             for q in wanting:
                 n, tasks = share, q.tasks
                 if q.pools:  # capped tasks of a sharded queue claim under permits
@@ -339,6 +348,9 @@ class Worker:
                         continue
                 q.claiming += n
                 q.rotation += 1
+                eager = loop_now >= self._promoted_at.get(q.name, 0.0) + PROMOTE_S
+                if eager:
+                    self._promoted_at[q.name] = loop_now
                 call = claim(
                     q.keys,
                     q.name,
@@ -347,6 +359,7 @@ class Worker:
                     lease_ms=int(self.config.lease_s * 1000),
                     tasks=tasks,
                     rotation=q.rotation,
+                    promote_limit=PROMOTE_LIMIT if eager else -PROMOTE_LIMIT,
                     now_ms=now_ms,
                     rates=q.rates,
                     events=events,
@@ -402,8 +415,11 @@ class Worker:
             if reply is None:
                 return
             loop = asyncio.get_running_loop()
-            if len(reply.jobs) < asked and q.wake_seq == seq:
-                q.may_have_work = False  # drained (or capped), and no wake-up since
+            if len(reply.jobs) < asked:
+                # a short claim read the scheduled sets (even a lazy one)
+                self._promoted_at[q.name] = loop.time()
+                if q.wake_seq == seq:
+                    q.may_have_work = False  # drained (or capped), and no wake-up since
             q.clock_offset_ms = reply.now_ms - time.time() * 1000
             q.next_due = (
                 None
