@@ -500,9 +500,7 @@ def test_commands_of_a_busy_claim(redis_url: str, prefix: str) -> None:
         enqueue(client, keys, [new_job(f"j{i:03d}", "c") for i in range(100)])
         client.redis.config_resetstat()
 
-        reply = claim(
-            client, keys, 75, tasks=[("a", 0), ("b", 0), ("c", 0)], promote_limit=-1000
-        )
+        reply = claim(client, keys, 75, tasks=[("a", 0), ("b", 0), ("c", 0)], promote_limit=-1000)
 
         assert len(reply.jobs) == 75
         stats = client.redis.info("commandstats")
