@@ -11,7 +11,10 @@
 -- ARGV[2]  worker id
 -- ARGV[3]  N, the most jobs to claim (>= 0)
 -- ARGV[4]  lease_ms
--- ARGV[5]  promote limit: most scheduled jobs promoted per task per call
+-- ARGV[5]  promote limit: most scheduled jobs promoted per task per call;
+--          negative (-limit): a lazy call, which promotes only when its
+--          ready jobs come up short of N (a busy worker's claims skip the
+--          scheduled sets; it makes an eager call at least every few ms)
 -- ARGV[6]  rotation: index (0-based) of the task served first, for fairness
 -- ARGV[7]  T, the number of tasks
 -- ARGV[7+2i-1], ARGV[7+2i]  name and cap of task i (cap 0 = no cap)
@@ -24,7 +27,8 @@
 --
 -- Returns {now_ms, next_due_ms, id_1, state_1, payload_1, ..., id_k, ...}
 --   next_due_ms: earliest due time left in the scheduled sets, or the time a
---   rate-limited task with ready jobs may claim again, if earlier; -1 if none.
+--   rate-limited task with ready jobs may claim again, if earlier; -1 if none
+--   (or not read: a lazy call that got its N jobs without promoting).
 --   state_k: the job's state JSON after the claim: "s" = "running", "a" the
 --   attempt (1 for the first run), "c" the fencing token, "w" the worker.
 -- @include common
@@ -35,42 +39,63 @@ local worker = ARGV[2]
 local want = tonumber(ARGV[3])
 local lease_until = now + tonumber(ARGV[4])
 local promote_limit = tonumber(ARGV[5])
+local lazy = promote_limit < 0
+if lazy then
+  promote_limit = -promote_limit
+end
 local rotation = tonumber(ARGV[6])
 local ntasks = tonumber(ARGV[7])
 local retrying = KEYS[4 + 3 * ntasks]
 local events = KEYS[5 + 3 * ntasks]
 
--- 1. Promote due scheduled jobs of every task to its ready set. The head of
--- the set is read first: most calls find nothing due and stop there.
+-- 1. Promotion of due scheduled jobs of every task to its ready set. The
+-- head of each set is read first: most calls find nothing due and stop
+-- there. Returns the number of jobs promoted per task index (tasks with
+-- none left out) and sets next_due.
 local next_due = -1
-for i = 1, ntasks do
-  local scheduled, ready = KEYS[2 + 2 * i], KEYS[3 + 2 * i]
-  local head = redis.call('ZRANGE', scheduled, 0, 0, 'WITHSCORES')
-  if head[2] and tonumber(head[2]) <= now then
-    local due = redis.call('ZRANGEBYSCORE', scheduled, '-inf', now, 'WITHSCORES', 'LIMIT', 0, promote_limit)
-    local ids = {}
-    for k = 1, #due, 2 do
-      ids[#ids + 1] = due[k]
+
+local function promote()
+  local promoted = {}
+  next_due = -1
+  for i = 1, ntasks do
+    local scheduled, ready = KEYS[2 + 2 * i], KEYS[3 + 2 * i]
+    local head = redis.call('ZRANGE', scheduled, 0, 0, 'WITHSCORES')
+    if head[2] and tonumber(head[2]) <= now then
+      local due = redis.call('ZRANGEBYSCORE', scheduled, '-inf', now, 'WITHSCORES', 'LIMIT', 0, promote_limit)
+      local ids = {}
+      for k = 1, #due, 2 do
+        ids[#ids + 1] = due[k]
+      end
+      local states = redis.call('HMGET', jobs, unpack(ids))
+      local adds = {}
+      for k = 1, #ids do
+        if states[k] then
+          local priority = cjson.decode(states[k]).p
+          adds[#adds + 1] = ready_score(priority, tonumber(due[2 * k]))
+          adds[#adds + 1] = ids[k]
+        end
+      end
+      call_chunked('ZREM', {scheduled}, ids)
+      call_chunked('ZADD', {ready}, adds)
+      if #adds > 0 then
+        promoted[i] = #adds / 2
+      end
+      head = redis.call('ZRANGE', scheduled, 0, 0, 'WITHSCORES')
     end
-    local states = redis.call('HMGET', jobs, unpack(ids))
-    local adds = {}
-    for k = 1, #ids do
-      if states[k] then
-        local priority = cjson.decode(states[k]).p
-        adds[#adds + 1] = ready_score(priority, tonumber(due[2 * k]))
-        adds[#adds + 1] = ids[k]
+    if head[2] then
+      local t = tonumber(head[2])
+      if next_due < 0 or t < next_due then
+        next_due = t
       end
     end
-    call_chunked('ZREM', {scheduled}, ids)
-    call_chunked('ZADD', {ready}, adds)
-    head = redis.call('ZRANGE', scheduled, 0, 0, 'WITHSCORES')
   end
-  if head[2] then
-    local t = tonumber(head[2])
-    if next_due < 0 or t < next_due then
-      next_due = t
-    end
-  end
+  return promoted
+end
+
+-- An eager call promotes first; a lazy one only when its passes come up
+-- short (then it promotes and asks the tasks that got jobs again).
+if not lazy then
+  promote()
 end
 
 -- Rate limits: a sliding log per limited task (the claims of the last P ms),
@@ -121,16 +146,21 @@ local function claimed_record(raw, st)
 end
 
 -- 2. Pop ready jobs: each pass offers every task still in play an equal
--- share of what is still wanted. A task that gives less than its share (at
--- its cap, held by its rate limit, or out of ready jobs) leaves play, so it
--- never blocks the others, and the next pass shares what is left among the
--- rest: one pass when a single task has jobs, whatever the number of tasks.
+-- share of what is still wanted, the share counted when the task's turn
+-- comes (what is wanted over the tasks of the pass not served yet), so what
+-- a task earlier in the pass could not give goes to the tasks after it. A
+-- task that gives less than its share (at its cap, held by its rate limit,
+-- or out of ready jobs) leaves play, so it never blocks the others, and the
+-- next pass shares what is left among the rest. When one task has jobs and
+-- the tasks out of jobs come first (the worker orders them so), one pass
+-- claims everything with a single pop of that task.
 local out = {now, next_due}
 local leases, records = {}, {}
 local left = want
 
--- Jobs of task i claimed and retrying jobs of task i claimed by this call:
--- written with one HINCRBY each after the passes.
+-- Jobs of task i claimed (popped, until their records are read) and
+-- retrying jobs of task i claimed by this call: written with one HINCRBY each
+-- after the passes.
 local claimed_of, retried_of = {}, {}
 
 -- How many more jobs of task i its cap and its rate limit allow now.
@@ -144,73 +174,108 @@ local function room_for(i)
   return allowed
 end
 
--- Pops up to `allowed` ready jobs of task i and marks them running; returns
--- how many members it popped (members without a record count: they were
--- deleted meanwhile and are dropped).
+-- Popped members waiting for their records (one HMGET for all, after the
+-- passes): ids and the task index of each.
+local popped_ids, popped_task = {}, {}
+
+-- Pops up to `allowed` ready jobs of task i, counted as claimed until their
+-- records are read; returns how many members it popped.
 local function take(i, allowed)
   local popped = redis.call('ZPOPMIN', KEYS[3 + 2 * i], allowed)
-  local ids = {}
+  local count = #popped / 2
   for k = 1, #popped, 2 do
-    ids[#ids + 1] = popped[k]
+    popped_ids[#popped_ids + 1] = popped[k]
+    popped_task[#popped_task + 1] = i
   end
-  if #ids == 0 then
+  if count > 0 then
+    claimed_of[i] = (claimed_of[i] or 0) + count
+    left = left - count
+    rate_used(i, count)
+  end
+  return count
+end
+
+-- Reads the records of the popped members and marks them running; returns
+-- how many had no record (deleted meanwhile: dropped, and given back to
+-- what is wanted and to their task's room).
+local function resolve()
+  if #popped_ids == 0 then
     return 0
   end
   local fields = {}
-  for k = 1, #ids do
-    fields[2 * k - 1] = ids[k]
-    fields[2 * k] = ids[k] .. ':p'
+  for k, id in ipairs(popped_ids) do
+    fields[2 * k - 1] = id
+    fields[2 * k] = id .. ':p'
   end
   local values = redis.call('HMGET', jobs, unpack(fields))
-  local got, retried = 0, 0
-  for k = 1, #ids do
+  local missing = 0
+  for k, id in ipairs(popped_ids) do
+    local i = popped_task[k]
     local raw = values[2 * k - 1]
     if raw then
       local st = cjson.decode(raw)
       if st.s == 'retrying' then
-        retried = retried + 1
+        retried_of[i] = (retried_of[i] or 0) + 1
       end
       st.a = st.a + 1
       st.c = st.c + 1
       local enc = claimed_record(raw, st)
-      records[#records + 1] = ids[k]
+      records[#records + 1] = id
       records[#records + 1] = enc
       leases[#leases + 1] = lease_until
-      leases[#leases + 1] = ids[k]
-      out[#out + 1] = ids[k]
+      leases[#leases + 1] = id
+      out[#out + 1] = id
       out[#out + 1] = enc
       out[#out + 1] = values[2 * k]
-      got = got + 1
-      rate_log(i, now, ids[k] .. ':' .. st.c)
-      emit_event(events, 'started', ids[k], st, now, {'w', worker})
+      rate_log(i, now, id .. ':' .. st.c)
+      emit_event(events, 'started', id, st, now, {'w', worker})
+    else
+      missing = missing + 1
+      claimed_of[i] = claimed_of[i] - 1
+      left = left + 1
+      rate_used(i, -1)
     end
   end
-  if got > 0 then
-    claimed_of[i] = (claimed_of[i] or 0) + got
-    left = left - got
-    rate_used(i, got)
-  end
-  retried_of[i] = (retried_of[i] or 0) + retried
-  return #ids
+  popped_ids, popped_task = {}, {}
+  return missing
 end
 
 local out_of_play, in_play = {}, ntasks
-while left > 0 and in_play > 0 do
-  local share = math.ceil(left / in_play)
-  for n = 0, ntasks - 1 do
-    local i = (rotation + n) % ntasks + 1
-    if left > 0 and not out_of_play[i] then
-      local allowed = math.min(share, left, room_for(i))
-      -- a task that gives less than asked can give nothing more this call
-      if allowed <= 0 or take(i, allowed) < allowed then
-        out_of_play[i], in_play = true, in_play - 1
+
+local function passes()
+  repeat
+    while left > 0 and in_play > 0 do
+      local unserved = in_play
+      for n = 0, ntasks - 1 do
+        local i = (rotation + n) % ntasks + 1
+        if left > 0 and not out_of_play[i] then
+          local allowed = math.min(math.ceil(left / unserved), left, room_for(i))
+          unserved = unserved - 1
+          -- a task that gives less than asked can give nothing more this call
+          if allowed <= 0 or take(i, allowed) < allowed then
+            out_of_play[i], in_play = true, in_play - 1
+          end
+        end
       end
     end
+    -- members without a record were popped for nothing: the tasks still in
+    -- play are asked again for what they left wanted
+  until resolve() == 0 or left <= 0 or in_play == 0
+end
+
+passes()
+if lazy and left > 0 then
+  -- every task is out of play: those that just got due jobs come back
+  for i in pairs(promote()) do
+    out_of_play[i], in_play = nil, in_play + 1
   end
+  passes()
 end
 
 for i, got in pairs(claimed_of) do
-  redis.call('HINCRBY', active, ARGV[6 + 2 * i], got)
+  if got > 0 then
+    redis.call('HINCRBY', active, ARGV[6 + 2 * i], got)
+  end
 end
 for i, retried in pairs(retried_of) do
   if retried > 0 then

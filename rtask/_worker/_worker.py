@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import signal
 import threading
 import time
@@ -41,6 +42,11 @@ log = logging.getLogger("rtask.worker")
 PIPELINE_DEPTH = 2
 # Longest a finished job's outcome waits for others to share its round trip.
 LINGER_S = 0.002
+# Claims that get all they ask skip the scheduled sets (claim.lua's lazy
+# call): a busy worker still promotes due scheduled jobs at least this often.
+PROMOTE_S = 0.005
+# Most scheduled jobs a claim promotes per task.
+PROMOTE_LIMIT = 1000
 
 # Names of the worker's counters, built once (they are bumped per job).
 _FINISH_STAT = {r: f"finish.{r.name.lower()}" for r in FinishResult}
@@ -89,6 +95,12 @@ class Worker:
         self._leaving = asyncio.Event()  # set when a stop begins or run() ends
         self._failures = 0  # consecutive failed round trips
         self._first_outcome_at = 0.0  # loop time the oldest pending outcome arrived
+        # loop time of the last claim per queue that read its scheduled sets
+        self._promoted_at: dict[str, float] = {}
+        # per queue: the tasks its last claim got no job of, and whether that
+        # claim got all it asked (see _claim_tasks)
+        self._dry: dict[str, frozenset[str]] = {}
+        self._busy: dict[str, bool] = {}
         # A round trip worth sending at once: a quarter of the slots, at most 50.
         self._batch_target = max(1, min(config.concurrency // 4, 50))
         self._executing = 0  # jobs started and not finished (<= concurrency)
@@ -354,6 +366,8 @@ class Worker:
             # half the slots per trip at most, so two trips can alternate
             most = max(1, min(self._capacity() // PIPELINE_DEPTH, self.config.batch_max))
             share = max(1, min(free // len(wanting), most))
+            assert self._loop is not None
+            loop_now = self._loop.time()
             for q in wanting:
                 n, tasks = share, q.tasks
                 if q.pools:  # capped tasks of a sharded queue claim under permits
@@ -363,27 +377,69 @@ class Worker:
                         continue
                 q.claiming += n
                 q.rotation += 1
-                call = claim(
-                    q.keys,
-                    q.name,
-                    worker=self.id,
-                    n=n,
-                    lease_ms=int(self.config.lease_s * 1000),
-                    tasks=tasks,
-                    rotation=q.rotation,
-                    now_ms=now_ms,
-                    rates=q.rates,
-                    events=events,
-                )
-                calls.append(call)
-                handler = self._on_claim(q, n, q.wake_seq)
-                if q.pools:
-                    handler = _permits.wrap_normal(q, handler, n, q.wake_seq)
-                handlers.append(handler)
+                calls.append(self._claim_call(q, n, tasks, now_ms, loop_now, handlers))
                 free -= n
         if self.pools:
             _permits.plan_pools(self, self.pools, max(0, free), calls, handlers)
         return calls, handlers
+
+    def _claim_call(
+        self,
+        q: QueueState,
+        n: int,
+        tasks: list[tuple[str, int]],
+        now_ms: int | None,
+        loop_now: float,
+        handlers: list[Any],
+    ) -> Any:
+        """The claim of up to n jobs of q's `tasks`; its handler goes to `handlers`.
+
+        Eager (reads the scheduled sets first) at least every PROMOTE_S, else
+        lazy (reads them only when its ready jobs come up short)."""
+        eager = loop_now >= self._promoted_at.get(q.name, -math.inf) + PROMOTE_S
+        if eager:
+            self._promoted_at[q.name] = loop_now
+        rotation, partial = q.rotation, False
+        if not q.pools:
+            tasks, partial = self._claim_tasks(q, eager)
+            rotation = 0  # _claim_tasks rotated them
+        handler = self._on_claim(q, n, q.wake_seq, partial)
+        if q.pools:
+            handler = _permits.wrap_normal(q, handler, n, q.wake_seq)
+        handlers.append(handler)
+        return claim(
+            q.keys,
+            q.name,
+            worker=self.id,
+            n=n,
+            lease_ms=int(self.config.lease_s * 1000),
+            tasks=tasks,
+            rotation=rotation,
+            promote_limit=PROMOTE_LIMIT if eager else -PROMOTE_LIMIT,
+            now_ms=now_ms,
+            rates=q.rates,
+            events=self.app.events_enabled,
+        )
+
+    def _claim_tasks(self, q: QueueState, eager: bool) -> tuple[list[tuple[str, int]], bool]:
+        """The tasks of q's next claim, in the order claim.lua serves them (it
+        shares what is wanted among the tasks not served yet, so the tasks
+        that gave nothing last time come first: one pop each, then the tasks
+        with jobs share the rest), and whether some were left out.
+
+        While q's claims get all they ask, a lazy claim leaves out the tasks
+        that gave nothing: an eager claim (at least every PROMOTE_S) asks
+        them again, and a lazy one that comes up short is followed at once
+        by an eager one (see _on_claim), so a task left out waits PROMOTE_S
+        at most, and only while the others keep the worker busy.
+        """
+        r = q.rotation % len(q.tasks)
+        rotated = q.tasks[r:] + q.tasks[:r]
+        dry = self._dry.get(q.name, frozenset())
+        wet = [t for t in rotated if t[0] not in dry]
+        if not eager and self._busy.get(q.name) and 0 < len(wet) < len(rotated):
+            return wet, True
+        return [t for t in rotated if t[0] in dry] + wet, False
 
     def _few_shards(self, wanting: list[QueueState], free: int) -> list[QueueState]:
         """A worker serving sharded queues claims from only as many of them per
@@ -420,14 +476,24 @@ class Worker:
 
         return handle
 
-    def _on_claim(self, q: QueueState, asked: int, seq: int) -> Any:
+    def _on_claim(self, q: QueueState, asked: int, seq: int, partial: bool = False) -> Any:
         def handle(reply: ClaimReply | None) -> None:
             q.claiming -= asked
             if reply is None:
                 return
             loop = asyncio.get_running_loop()
-            if len(reply.jobs) < asked and q.wake_seq == seq:
-                q.may_have_work = False  # drained (or capped), and no wake-up since
+            got = {job.task for job in reply.jobs}
+            self._dry[q.name] = frozenset(name for name, _ in q.tasks if name not in got)
+            full = len(reply.jobs) >= asked
+            self._busy[q.name] = full
+            if not full and partial:
+                # tasks were left out: the next claim asks every task, eagerly
+                self._promoted_at[q.name] = -math.inf
+            elif not full:
+                # a short claim read the scheduled sets (even a lazy one)
+                self._promoted_at[q.name] = loop.time()
+                if q.wake_seq == seq:
+                    q.may_have_work = False  # drained (or capped), and no wake-up since
             q.clock_offset_ms = reply.now_ms - time.time() * 1000
             q.next_due = (
                 None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rtask import _protocol as proto
 from rtask._client import SyncClient
-from rtask._keys import QueueKeys
+from rtask._keys import QueueKeys, queue_keys
 from tests.lua._state import (
     LEASE_MS,
     NOW,
@@ -464,3 +464,49 @@ def test_retention_leaves_other_indexes_alone(client: SyncClient, keys: QueueKey
     state = assert_invariants(client, keys, TASKS)
     assert list(state.zset(keys.failed)) == ["j0", "j1"]  # nothing was added to failed
     assert list(state.zset(keys.succeeded)) == ["j2"]
+
+
+def test_cancelled_job_recovered_meanwhile_is_lost(client: SyncClient, keys: QueueKeys) -> None:
+    """A job cancelled while running whose lease expired left `running` with
+    recover.lua, which released its slot: its late outcome must not release
+    it again (finish reads the lease only for such cancelled jobs)."""
+    job = start(client, keys, new_job("j1"))["j1"]
+    cancel(client, keys, "j1", now=NOW + 5)
+    recover(client, keys, now=NOW + LEASE_MS + 10)
+    before = snapshot(client, keys)
+
+    results = finish(client, keys, [outcome(job, Code.SUCCEEDED)], now=NOW + LEASE_MS + 20)
+
+    assert results == [Result.LEASE_LOST]
+    assert snapshot(client, keys) == before
+    assert assert_invariants(client, keys, TASKS).active == {"t": 0}
+
+
+def test_commands_of_a_finish_batch(redis_url: str, prefix: str) -> None:
+    """Pins the commands of one finish of 75 successes (INFO commandstats of a
+    real server): a fixed few whatever the batch, no lease read (a running
+    job's status implies its lease)."""
+    tasks = (("a", 0), ("b", 0), ("c", 0))
+    keys = queue_keys(prefix, "q")
+    client = SyncClient(redis_url)
+    try:
+        enqueue(client, keys, [new_job(f"j{i:03d}", "b") for i in range(150)])
+        jobs = claim(client, keys, 150, tasks=tasks).jobs
+        done = [outcome(job, Code.SUCCEEDED) for job in jobs]
+        # the minute's first finish resets its throughput hash: not counted
+        keep = proto.DEFAULT_RETENTION
+        assert finish(client, keys, done[:75], tasks=tasks, retention=keep) == APPLIED * 75
+        client.redis.config_resetstat()
+
+        assert finish(client, keys, done[75:], tasks=tasks, retention=keep) == APPLIED * 75
+
+        stats = client.redis.info("commandstats")
+        calls = {k.removeprefix("cmdstat_"): v["calls"] for k, v in stats.items()}
+        calls.pop("config|resetstat", None)
+        assert "zmscore" not in calls
+        # EVALSHA; HMGET records; ZREM running; HINCRBY active; HSET records;
+        # ZADD succeeded; HGET + HINCRBY throughput; ZCARD + ZRANGEBYSCORE
+        # retention; EXISTS waiters (now is given: no TIME)
+        assert sum(calls.values()) == 11, calls
+    finally:
+        client.close()
