@@ -17,6 +17,7 @@ from .._context import JobContext
 from .._errors import BackendError
 from .._progress import progress
 from .._protocol import (
+    ClaimedJob,
     ClaimReply,
     FinishReply,
     FinishResult,
@@ -45,6 +46,21 @@ LINGER_S = 0.002
 # Names of the worker's counters, built once (they are bumped per job).
 _FINISH_STAT = {r: f"finish.{r.name.lower()}" for r in FinishResult}
 _OUTCOME_STAT = {c: f"outcome.{c.name.lower()}" for c in OutcomeCode}
+
+
+def _create_task(loop: asyncio.AbstractEventLoop, coro: Any) -> asyncio.Task[None]:
+    """`loop.create_task(coro)`: for asyncio's own loop without a task factory
+    or debug mode, the Task it would build, without its two Python frames."""
+    if (
+        type(loop).create_task is not _BASE_CREATE_TASK
+        or loop.get_task_factory() is not None
+        or loop.get_debug()  # (it would trim the task's source traceback)
+    ):
+        return loop.create_task(coro)
+    return asyncio.Task(coro, loop=loop)
+
+
+_BASE_CREATE_TASK = asyncio.BaseEventLoop.create_task
 
 
 class Worker:
@@ -441,7 +457,9 @@ class Worker:
         """Most jobs held at once: executing plus prefetched."""
         return self.config.concurrency + self.config.prefetch_count
 
-    def _start(self, q: QueueState, job: Any) -> None:
+    def _start(self, q: QueueState, job: ClaimedJob) -> None:
+        state = job.state
+        tags, labels, metadata = state.get("tg"), state.get("lb"), state.get("md")
         context = JobContext(
             job.id,
             q.name,
@@ -449,9 +467,9 @@ class Worker:
             job.attempt,
             job.max_attempts,
             job.token,
-            tuple(job.state.get("tg") or ()),
-            labels=dict(job.state.get("lb") or {}),
-            metadata=dict(job.state.get("md") or {}),
+            tuple(tags) if tags else (),
+            labels=dict(labels) if labels else {},
+            metadata=dict(metadata) if metadata else {},
             owner=(self.app, q.keys),
         )
         run = Running(job, context)
@@ -465,7 +483,8 @@ class Worker:
 
     def _launch(self, q: QueueState, run: Running) -> None:
         self._executing += 1
-        run.task = asyncio.create_task(self._run(q, run))
+        assert self._loop is not None
+        run.task = _create_task(self._loop, self._run(q, run))
 
     async def _run(self, q: QueueState, run: Running) -> None:
         job = run.job
@@ -512,7 +531,8 @@ class Worker:
             if report is not None:
                 q.reports.append(report)
         if outcome is not None:
-            if not any(q.outcomes for q in self.queues):
+            # (q.outcomes first: with outcomes pending there, any() is True)
+            if not q.outcomes and not any(q.outcomes for q in self.queues):
                 self._first_outcome_at = asyncio.get_running_loop().time()
             q.outcomes.append(outcome)
         self._event.set()
