@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import importlib
 import logging
 import os
@@ -116,6 +117,10 @@ def worker(
         click.echo(f"rtask worker: {exc}", err=True)
         sys.exit(EXIT_CONFIG)
     log.info("worker %s serving %s", w.id, ",".join(w.config.queues))
+    # What exists now (modules, the App, its tasks) lives as long as the
+    # process: out of the cyclic GC's way, so that its full collections
+    # while jobs run scan only what jobs created.
+    gc.freeze()
     try:
         asyncio.run(_run_worker(w, health, burst))
     except ConfigError as exc:  # refused credentials, a health port taken
