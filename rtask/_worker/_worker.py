@@ -468,9 +468,11 @@ class Worker:
             job.max_attempts,
             job.token,
             tuple(tags) if tags else (),
-            labels=dict(labels) if labels else {},
-            metadata=dict(metadata) if metadata else {},
-            owner=(self.app, q.keys),
+            False,  # cancelled
+            dict(labels) if labels else {},
+            dict(metadata) if metadata else {},
+            None,  # reports
+            (self.app, q.keys),  # owner
         )
         run = Running(job, context)
         q.running[job.id] = run
