@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import importlib
 import logging
 import os
@@ -116,6 +117,14 @@ def worker(
         click.echo(f"rtask worker: {exc}", err=True)
         sys.exit(EXIT_CONFIG)
     log.info("worker %s serving %s", w.id, ",".join(w.config.queues))
+    # What exists now (modules, the App, its tasks) lives as long as the
+    # process: out of the cyclic GC's way, so that its full collections
+    # while jobs run scan only what jobs created.
+    gc.freeze()
+    # A young-generation collection every 10,000 allocations, not 700: each
+    # job allocates some twenty objects, nearly none in cycles, so the default
+    # collected every few dozen jobs to find nothing (~4% of a worker's CPU).
+    gc.set_threshold(10_000, *gc.get_threshold()[1:])
     try:
         asyncio.run(_run_worker(w, health, burst))
     except ConfigError as exc:  # refused credentials, a health port taken

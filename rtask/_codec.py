@@ -89,6 +89,18 @@ def decode(data: bytes) -> Any:
 _NO_ARGS: dict[bytes, bytes] = {tag: encode(c, [[], {}]) for tag, c in _CODECS.items()}
 
 
+# ... and the same payloads as a set, to recognise them without decoding.
+_NO_ARGS_PAYLOADS = frozenset(_NO_ARGS.values())
+
+
+def decode_args(data: bytes) -> Any:
+    """`decode(data)`, answered without decoding for the payload of a call
+    without arguments (a fresh `[[], {}]`: the caller may change it)."""
+    if data in _NO_ARGS_PAYLOADS:
+        return [[], {}]
+    return decode(data)
+
+
 def is_builtin(codec: Codec) -> bool:
     """Whether `codec` is one of rtask's own (deterministic: equal values, equal bytes)."""
     return _CODECS.get(codec.tag) is codec and codec.tag in _NO_ARGS

@@ -8,7 +8,7 @@ Each stage has the name of its Lua file: `enqueue`, `claim`, `finish`,
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any, Generic, TypeVar
 
@@ -224,32 +224,70 @@ def enqueue_plain(
 
 @dataclass(frozen=True, slots=True)
 class ClaimedJob:
-    """A job this worker now holds: run it, then report it with `token`."""
+    """A job this worker now holds: run it, then report it with `token`.
+
+    `task`, `token`, `attempt`, `max_attempts` and `timeout_ms` are read from
+    `state` once, when the job is built (the worker reads them several times
+    per job).
+    """
 
     id: str
     queue: str
     state: dict[str, Any]
     payload: bytes
+    task: str = field(init=False, repr=False, compare=False)
+    token: str = field(init=False, repr=False, compare=False)
+    attempt: int = field(init=False, repr=False, compare=False)
+    max_attempts: int = field(init=False, repr=False, compare=False)
+    timeout_ms: int = field(init=False, repr=False, compare=False)
 
-    @property
-    def task(self) -> str:
-        return str(self.state["t"])
+    def __post_init__(self) -> None:
+        _read_state(self)
 
-    @property
-    def token(self) -> str:
-        return str(self.state["c"])
 
-    @property
-    def attempt(self) -> int:
-        return int(self.state["a"])
+# The slot setters of ClaimedJob: jobs are built by setting slots directly,
+# skipping the frozen dataclass's __init__ (an object.__setattr__ per field)
+# on the per-job path.
+_SETTERS = {name: getattr(ClaimedJob, name).__set__ for name in ClaimedJob.__slots__}
 
-    @property
-    def max_attempts(self) -> int:
-        return int(self.state["m"])
 
-    @property
-    def timeout_ms(self) -> int:
-        return int(self.state.get("to") or 0)
+def _read_state(
+    job: ClaimedJob,
+    *,
+    _task: Any = _SETTERS["task"],
+    _token: Any = _SETTERS["token"],
+    _attempt: Any = _SETTERS["attempt"],
+    _max: Any = _SETTERS["max_attempts"],
+    _timeout: Any = _SETTERS["timeout_ms"],
+) -> None:
+    """Set the fields of `job` read from its state."""
+    state = job.state
+    _task(job, str(state["t"]))
+    _token(job, str(state["c"]))
+    _attempt(job, int(state["a"]))
+    _max(job, int(state["m"]))
+    _timeout(job, int(state.get("to") or 0))
+
+
+def _claimed_job(
+    job_id: str,
+    queue: str,
+    state: dict[str, Any],
+    payload: bytes,
+    *,
+    _id: Any = _SETTERS["id"],
+    _queue: Any = _SETTERS["queue"],
+    _state: Any = _SETTERS["state"],
+    _payload: Any = _SETTERS["payload"],
+) -> ClaimedJob:
+    """`ClaimedJob(job_id, queue, state, payload)`, built faster (see `_SETTERS`)."""
+    job = object.__new__(ClaimedJob)
+    _id(job, job_id)
+    _queue(job, queue)
+    _state(job, state)
+    _payload(job, payload)
+    _read_state(job)
+    return job
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,8 +300,9 @@ class ClaimReply:
 def _claim_decoder(queue: str) -> Callable[[list[Any]], ClaimReply]:
     def decode(reply: list[Any]) -> ClaimReply:
         next_due = int(reply[1])
+        loads, build = orjson.loads, _claimed_job
         jobs = [
-            ClaimedJob(_str(reply[k]), queue, orjson.loads(reply[k + 1]), reply[k + 2])
+            build(_str(reply[k]), queue, loads(reply[k + 1]), reply[k + 2])
             for k in range(2, len(reply), 3)
         ]
         return ClaimReply(int(reply[0]), None if next_due < 0 else next_due, jobs)
@@ -352,6 +391,25 @@ class Outcome:
     # A schedule's job: its schedule's next tick (ms), or timing.STOP / IDLE;
     # None when not computed (plan.lua then plans the next job).
     next: int | None = None
+
+
+_OUTCOME_SETTERS = tuple(
+    getattr(Outcome, name).__set__ for name in ("id", "token", "code", "delay_ms", "blob", "next")
+)
+
+
+def succeeded(job_id: str, token: str, blob: bytes) -> Outcome:
+    """`Outcome(job_id, token, OutcomeCode.SUCCEEDED, 0, blob)`, built faster
+    (slots set directly, as in `_claimed_job`): one per job that succeeds."""
+    s_id, s_token, s_code, s_delay, s_blob, s_next = _OUTCOME_SETTERS
+    outcome = object.__new__(Outcome)
+    s_id(outcome, job_id)
+    s_token(outcome, token)
+    s_code(outcome, OutcomeCode.SUCCEEDED)
+    s_delay(outcome, 0)
+    s_blob(outcome, blob)
+    s_next(outcome, None)
+    return outcome
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,11 +13,11 @@ from collections.abc import Awaitable
 from concurrent.futures import Executor
 from typing import Any
 
-from .._codec import Codec, decode, encode
+from .._codec import Codec, decode_args, encode
 from .._context import JobContext, _current
 from .._errors import Abort, Cancel, CodecError, Retry, Snooze
 from .._middleware import ExecuteContext, run_chain
-from .._protocol import ClaimedJob, Outcome, OutcomeCode, error_entry
+from .._protocol import ClaimedJob, Outcome, OutcomeCode, error_entry, succeeded
 from .._task import Task
 
 
@@ -38,7 +38,7 @@ def _failure(
 
 
 def _decode_args(job: ClaimedJob) -> tuple[list[Any], dict[str, Any]]:
-    value = decode(job.payload)
+    value = decode_args(job.payload)
     if (
         not isinstance(value, list)
         or len(value) != 2
@@ -147,7 +147,7 @@ async def execute(
         blob = b"" if value is None else encode(codec, value)
     except CodecError as exc:
         return _failure(job, OutcomeCode.FAILED, "result_encode_error", str(exc), worker=worker)
-    return Outcome(job.id, job.token, OutcomeCode.SUCCEEDED, 0, blob)
+    return succeeded(job.id, job.token, blob)
 
 
 def _error(job: ClaimedJob, task: Task[Any, Any], exc: BaseException, worker: str) -> Outcome:

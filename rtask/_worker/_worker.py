@@ -18,6 +18,7 @@ from .._context import JobContext
 from .._errors import BackendError
 from .._progress import progress
 from .._protocol import (
+    ClaimedJob,
     ClaimReply,
     FinishReply,
     FinishResult,
@@ -51,6 +52,21 @@ PROMOTE_LIMIT = 1000
 # Names of the worker's counters, built once (they are bumped per job).
 _FINISH_STAT = {r: f"finish.{r.name.lower()}" for r in FinishResult}
 _OUTCOME_STAT = {c: f"outcome.{c.name.lower()}" for c in OutcomeCode}
+
+
+def _create_task(loop: asyncio.AbstractEventLoop, coro: Any) -> asyncio.Task[None]:
+    """`loop.create_task(coro)`: for asyncio's own loop without a task factory
+    or debug mode, the Task it would build, without its two Python frames."""
+    if (
+        type(loop).create_task is not _BASE_CREATE_TASK
+        or loop.get_task_factory() is not None
+        or loop.get_debug()  # (it would trim the task's source traceback)
+    ):
+        return loop.create_task(coro)
+    return asyncio.Task(coro, loop=loop)
+
+
+_BASE_CREATE_TASK = asyncio.BaseEventLoop.create_task
 
 
 class Worker:
@@ -531,12 +547,14 @@ class Worker:
         """Most jobs held at once: executing plus prefetched."""
         return self.config.concurrency + self.config.prefetch_count
 
-    def start_job(self, q: QueueState, job: Any) -> None:
+    def start_job(self, q: QueueState, job: ClaimedJob) -> None:
         """Hold `job`, claimed for this worker (or handed off to it): run it
         now if a slot is free, else keep it until one frees."""
         self._start(q, job)
 
-    def _start(self, q: QueueState, job: Any) -> None:
+    def _start(self, q: QueueState, job: ClaimedJob) -> None:
+        state = job.state
+        tags, labels, metadata = state.get("tg"), state.get("lb"), state.get("md")
         context = JobContext(
             job.id,
             q.name,
@@ -544,10 +562,12 @@ class Worker:
             job.attempt,
             job.max_attempts,
             job.token,
-            tuple(job.state.get("tg") or ()),
-            labels=dict(job.state.get("lb") or {}),
-            metadata=dict(job.state.get("md") or {}),
-            owner=(self.app, q.keys),
+            tuple(tags) if tags else (),
+            False,  # cancelled
+            dict(labels) if labels else {},
+            dict(metadata) if metadata else {},
+            None,  # reports
+            (self.app, q.keys),  # owner
         )
         run = Running(job, context)
         q.running[job.id] = run
@@ -560,7 +580,8 @@ class Worker:
 
     def _launch(self, q: QueueState, run: Running) -> None:
         self._executing += 1
-        run.task = asyncio.create_task(self._run(q, run))
+        assert self._loop is not None
+        run.task = _create_task(self._loop, self._run(q, run))
 
     async def _run(self, q: QueueState, run: Running) -> None:
         job = run.job
@@ -608,7 +629,8 @@ class Worker:
             if report is not None:
                 q.reports.append(report)
         if outcome is not None:
-            if not any(q.outcomes for q in self.queues):
+            # (q.outcomes first: with outcomes pending there, any() is True)
+            if not q.outcomes and not any(q.outcomes for q in self.queues):
                 self._first_outcome_at = asyncio.get_running_loop().time()
             q.outcomes.append(outcome)
         self._event.set()
