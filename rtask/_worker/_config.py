@@ -10,6 +10,9 @@ from .._errors import ConfigError
 from .._keys import check_queue
 from .._protocol import MAX_BATCH
 
+# Jobs shorter than this on average get the larger automatic prefetch.
+SHORT_JOB_S = 0.05
+
 
 def default_worker_id() -> str:
     """host:pid:random, unique per worker process."""
@@ -22,9 +25,11 @@ class WorkerConfig:
 
     concurrency  most jobs this process runs at once
     prefetch     jobs claimed ahead of free slots, so a slot that frees starts
-                 its next job without a round trip (default concurrency // 2;
-                 0 = none). They hold a lease while they wait; on shutdown
-                 they are handed back unrun.
+                 its next job without a round trip (0 = none). They hold a
+                 lease while they wait; on shutdown they are handed back
+                 unrun. Default (None): automatic, concurrency // 2, and
+                 2 * concurrency while the jobs run short (see
+                 prefetch_for)
     lease_s      how long a claim lasts without a heartbeat; a dead worker's jobs
                  are retried this long after its last heartbeat
     grace_s      on shutdown, how long running jobs may take to finish before
@@ -69,9 +74,18 @@ class WorkerConfig:
     def heartbeat_interval_s(self) -> float:
         return self.heartbeat_s if self.heartbeat_s is not None else self.lease_s / 3
 
-    @property
-    def prefetch_count(self) -> int:
-        return self.prefetch if self.prefetch is not None else self.concurrency // 2
+    def prefetch_for(self, average_run_s: float) -> int:
+        """Jobs to claim ahead of free slots, for jobs that run `average_run_s`
+        on average: the set `prefetch`, or else concurrency // 2, and
+        2 * concurrency for jobs under SHORT_JOB_S (larger claims and
+        finishes, fewer round trips and Redis commands per job; jobs that
+        short wait little in a prefetch, so they are not held from other
+        workers for long)."""
+        if self.prefetch is not None:
+            return self.prefetch
+        if average_run_s < SHORT_JOB_S:
+            return 2 * self.concurrency
+        return self.concurrency // 2
 
     @property
     def thread_count(self) -> int:

@@ -41,6 +41,8 @@ log = logging.getLogger("rtask.worker")
 
 # Round trips (finish + claim) a worker keeps under way at once.
 PIPELINE_DEPTH = 2
+# Weight of each job's run time in the worker's average (automatic prefetch).
+RUN_TIME_WEIGHT = 0.05
 # Longest a finished job's outcome waits for others to share its round trip.
 LINGER_S = 0.002
 # Claims that get all they ask skip the scheduled sets (claim.lua's lazy
@@ -120,6 +122,11 @@ class Worker:
         # A round trip worth sending at once: a quarter of the slots, at most 50.
         self._batch_target = max(1, min(config.concurrency // 4, 50))
         self._executing = 0  # jobs started and not finished (<= concurrency)
+        # Run time of this worker's jobs (moving average, s; a start as if
+        # long, so the automatic prefetch starts small) and the prefetch it
+        # gives (see WorkerConfig.prefetch_for).
+        self._average_run_s = 1.0
+        self._prefetch = config.prefetch_for(self._average_run_s)
         self._prefetched: deque[tuple[QueueState, Running]] = deque()  # waiting for a slot
         # Timings of schedules whose jobs ran here, by (queue, schedule id, version).
         self.timings: dict[tuple[str, str, int], Any] = {}
@@ -545,7 +552,7 @@ class Worker:
 
     def _capacity(self) -> int:
         """Most jobs held at once: executing plus prefetched."""
-        return self.config.concurrency + self.config.prefetch_count
+        return self.config.concurrency + self._prefetch
 
     def start_job(self, q: QueueState, job: ClaimedJob) -> None:
         """Hold `job`, claimed for this worker (or handed off to it): run it
@@ -587,6 +594,7 @@ class Worker:
         job = run.job
         task = self.app.tasks.get(job.task)
         outcome = None
+        began = time.monotonic()
         try:
             if "sc" in job.state:  # a schedule's job
                 client = self.app.async_client()
@@ -606,6 +614,11 @@ class Worker:
             log.exception("worker %s: job %s crashed the executor", self.id, job.id)
             self.stats["executor_errors"] += 1
         self._executing -= 1
+        if self.config.prefetch is None:
+            average = self._average_run_s
+            average += (time.monotonic() - began - average) * RUN_TIME_WEIGHT
+            self._average_run_s = average
+            self._prefetch = self.config.prefetch_for(average)
         self._settle(q, run, outcome)
         while self._prefetched and self._executing < self.config.concurrency:
             self._launch(*self._prefetched.popleft())

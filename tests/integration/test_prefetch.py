@@ -144,3 +144,38 @@ def test_a_job_arriving_at_a_busy_worker_starts_without_waiting_for_a_batch(
             await close(app)
 
     run(body)
+
+
+def test_the_automatic_prefetch_grows_for_short_jobs_only(backend_url: str, prefix: str) -> None:
+    """Default prefetch: concurrency // 2 to start with and for jobs of 50 ms
+    or more, 2 * concurrency once the jobs run shorter (WorkerConfig.prefetch_for)."""
+
+    async def body() -> None:
+        app = rtask.App(backend_url, prefix=prefix)
+
+        @app.task
+        async def quick() -> None:
+            return None
+
+        @app.task
+        async def slow() -> None:
+            await asyncio.sleep(0.06)
+
+        try:
+            async with background(app, concurrency=4) as (w, _):
+                assert w._capacity() == 4 + 2  # no job seen yet: as if long
+                jobs = await quick.enqueue_many([()] * 200)
+                for job in jobs:
+                    await job.result(timeout=RESULT_TIMEOUT)
+                assert w._capacity() == 4 + 8
+                jobs = await slow.enqueue_many([()] * 80)
+                for job in jobs:
+                    await job.result(timeout=RESULT_TIMEOUT)
+                assert w._capacity() == 4 + 2
+            async with background(app, concurrency=4, prefetch=1) as (w, _):
+                await (await quick.enqueue()).result(timeout=RESULT_TIMEOUT)
+                assert w._capacity() == 4 + 1  # a set prefetch stays as set
+        finally:
+            await close(app)
+
+    run(body)

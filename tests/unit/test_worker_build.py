@@ -15,6 +15,7 @@ from rtask._protocol import (
     _claim_decoder,
     succeeded,
 )
+from rtask._worker._config import SHORT_JOB_S, WorkerConfig
 from rtask._worker._worker import _create_task
 
 
@@ -95,3 +96,11 @@ def test_job_tasks_are_the_tasks_create_task_makes() -> None:
         assert made == [task] and await task == "done"
 
     asyncio.run(main())
+
+
+def test_prefetch_for() -> None:
+    auto = WorkerConfig(concurrency=10)
+    assert auto.prefetch_for(SHORT_JOB_S / 2) == 20
+    assert auto.prefetch_for(SHORT_JOB_S) == 5
+    assert WorkerConfig(concurrency=10, prefetch=3).prefetch_for(0.0) == 3
+    assert WorkerConfig(concurrency=10, prefetch=0).prefetch_for(10.0) == 0
