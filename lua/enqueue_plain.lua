@@ -67,48 +67,37 @@ end
 score = string.format('%.17g', score)
 local created_score = created and string.format('%.17g', now)
 
--- The hand-off (see the header): the job is stored claimed, never ready.
-local function hand_off(id, payload)
-  local parked = redis.call('ZRANGE', KEYS[5], now, '+inf', 'BYSCORE', 'LIMIT', 0, 1)
-  local member = parked[1]
-  -- a record that already looks claimed is left to claim.lua (it re-encodes)
-  if not member or string.find(state, ',"s":"running","a":', 1, true) then
-    return nil
-  end
-  local bar = string.find(member, '|', 1, true)
-  local record = string.sub(state, 1, -2) .. ',"s":"running","a":1,"c":1,"w":'
-    .. cjson.encode(string.sub(member, bar + 1)) .. ',"st":' .. now .. '}'
-  if redis.call('HSETNX', jobs, id, record) == 0 then
-    return '0'
-  end
-  redis.call('HSET', jobs, id .. ':p', payload)
-  redis.call('ZADD', KEYS[7], now + tonumber(string.sub(member, 1, bar - 1)), id)
-  redis.call('HINCRBY', KEYS[8], ARGV[3], 1)
-  redis.call('ZREM', KEYS[5], member)
-  redis.call('RPUSH', KEYS[6], id .. '\n' .. record .. '\n' .. payload)
-  if created then
-    redis.call('ZADD', created, created_score, id)
-  end
-  redis.call('SADD', tasks, ARGV[3])
-  return '1'
-end
-
-if n == 1 and due <= now and was_empty then
-  local code = hand_off(ARGV[7], ARGV[8])
-  if code then
-    return {now, code}
-  end
-end
-
 local stored, codes = 0, {}
 if n == 1 then
-  if redis.call('HSETNX', jobs, ARGV[7], state) == 0 then
+  local id, payload = ARGV[7], ARGV[8]
+  -- The hand-off (see the header): a worker parked for the task takes the
+  -- job claimed, and it never joins the ready set (nor wakes anyone). A
+  -- record that already looks claimed is left to claim.lua (it re-encodes).
+  local member, record = nil, state
+  if due <= now and was_empty then
+    member = redis.call('ZRANGE', KEYS[5], now, '+inf', 'BYSCORE', 'LIMIT', 0, 1)[1]
+  end
+  local bar = member and not string.find(state, ',"s":"running","a":', 1, true)
+    and string.find(member, '|', 1, true)
+  if bar then
+    record = string.sub(state, 1, -2) .. ',"s":"running","a":1,"c":1,"w":'
+      .. cjson.encode(string.sub(member, bar + 1)) .. ',"st":' .. now .. '}'
+  end
+  if redis.call('HSETNX', jobs, id, record) == 0 then
     return {now, '0'}
   end
-  redis.call('HSET', jobs, ARGV[7] .. ':p', ARGV[8])
-  redis.call('ZADD', set, score, ARGV[7])
+  redis.call('HSET', jobs, id .. ':p', payload)
+  if bar then
+    redis.call('ZADD', KEYS[7], now + tonumber(string.sub(member, 1, bar - 1)), id)
+    redis.call('HINCRBY', KEYS[8], ARGV[3], 1)
+    redis.call('ZREM', KEYS[5], member)
+    redis.call('RPUSH', KEYS[6], id .. '\n' .. record .. '\n' .. payload)
+    wake = false
+  else
+    redis.call('ZADD', set, score, id)
+  end
   if created then
-    redis.call('ZADD', created, created_score, ARGV[7])
+    redis.call('ZADD', created, created_score, id)
   end
   stored, codes[1] = 1, '1'
 else

@@ -328,9 +328,18 @@ class _Pipe(asyncio.Protocol):
 class AsyncWire:
     """Sends commands from one event loop's tasks, pipelined on one connection."""
 
-    def __init__(self, pool: redis.asyncio.ConnectionPool) -> None:
-        self._connection_class = pool.connection_class
-        self._options = _options(pool)
+    def __init__(
+        self, pool: redis.asyncio.ConnectionPool | None = None, *, like: AsyncWire | None = None
+    ) -> None:
+        """Connections as `pool` makes them, or as the wire `like` does."""
+        self._connection_class: Any
+        self._options: dict[str, Any]
+        if like is not None:
+            self._connection_class, self._options = like._connection_class, like._options
+        elif pool is not None:
+            self._connection_class, self._options = pool.connection_class, _options(pool)
+        else:
+            raise TypeError("AsyncWire needs a pool or a wire to be like")
         self._pipe: _Pipe | None = None
         self._opening = asyncio.Lock()
 
@@ -364,7 +373,7 @@ class AsyncWire:
             if pipe is not None and not pipe.broken:
                 return pipe
             conn = self._connection_class(**self._options)
-            await conn.connect()  # type: ignore[no-untyped-call]
+            await conn.connect()
             writer = cast(asyncio.StreamWriter, conn._writer)
             # The streams end here: from now on their transport feeds the pipe.
             # (A redis-py connection still holding them warns "unclosed" when collected.)
@@ -380,10 +389,7 @@ class AsyncWire:
 
     def parker(self) -> Parker:
         """A connection of its own, like this one's, for blocking pops."""
-        wire = AsyncWire.__new__(AsyncWire)
-        wire._connection_class, wire._options = self._connection_class, self._options
-        wire._pipe, wire._opening = None, asyncio.Lock()
-        return Parker(wire)
+        return Parker(AsyncWire(like=self))
 
     @property
     def timeout_s(self) -> float | None:

@@ -198,7 +198,7 @@ def _on_claim(worker: Worker, q: QueueState, pool: PermitPool, tokens: list[str]
         due(q, pool.task, reply)
         worker.stats["claimed"] += len(jobs)
         for job in jobs:
-            worker._start(q, job)
+            worker.start_job(q, job)
 
     return handle
 

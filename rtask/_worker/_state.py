@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,6 +60,12 @@ class QueueState:
     drained: dict[str, int] = field(default_factory=dict)
     # ... and the loop time each group's earliest scheduled job is due
     dues: dict[str, float] = field(default_factory=dict)
+    # loop time of its last claim that read the scheduled sets (Worker._claim_call)
+    promoted_at: float = -math.inf
+    # the tasks its last claim got no job of, and whether that claim got all
+    # it asked (Worker._claim_tasks)
+    dry: frozenset[str] = frozenset()
+    busy: bool = False
 
     def task_names(self) -> list[str]:
         return [name for name, _ in self.tasks]

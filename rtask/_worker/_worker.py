@@ -113,12 +113,6 @@ class Worker:
         self._leaving = asyncio.Event()  # set when a stop begins or run() ends
         self._failures = 0  # consecutive failed round trips
         self._first_outcome_at = 0.0  # loop time the oldest pending outcome arrived
-        # loop time of the last claim per queue that read its scheduled sets
-        self._promoted_at: dict[str, float] = {}
-        # per queue: the tasks its last claim got no job of, and whether that
-        # claim got all it asked (see _claim_tasks)
-        self._dry: dict[str, frozenset[str]] = {}
-        self._busy: dict[str, bool] = {}
         # A round trip worth sending at once: a quarter of the slots, at most 50.
         self._batch_target = max(1, min(config.concurrency // 4, 50))
         self._executing = 0  # jobs started and not finished (<= concurrency)
@@ -419,9 +413,9 @@ class Worker:
 
         Eager (reads the scheduled sets first) at least every PROMOTE_S, else
         lazy (reads them only when its ready jobs come up short)."""
-        eager = loop_now >= self._promoted_at.get(q.name, -math.inf) + PROMOTE_S
+        eager = loop_now >= q.promoted_at + PROMOTE_S
         if eager:
-            self._promoted_at[q.name] = loop_now
+            q.promoted_at = loop_now
         rotation, partial = q.rotation, False
         if not q.pools:
             tasks, partial = self._claim_tasks(q, eager)
@@ -458,9 +452,9 @@ class Worker:
         """
         r = q.rotation % len(q.tasks)
         rotated = q.tasks[r:] + q.tasks[:r]
-        dry = self._dry.get(q.name, frozenset())
+        dry = q.dry
         wet = [t for t in rotated if t[0] not in dry]
-        if not eager and self._busy.get(q.name) and 0 < len(wet) < len(rotated):
+        if not eager and q.busy and 0 < len(wet) < len(rotated):
             return wet, True
         return [t for t in rotated if t[0] in dry] + wet, False
 
@@ -506,15 +500,15 @@ class Worker:
                 return
             loop = asyncio.get_running_loop()
             got = {job.task for job in reply.jobs}
-            self._dry[q.name] = frozenset(name for name, _ in q.tasks if name not in got)
+            q.dry = frozenset(name for name, _ in q.tasks if name not in got)
             full = len(reply.jobs) >= asked
-            self._busy[q.name] = full
+            q.busy = full
             if not full and partial:
                 # tasks were left out: the next claim asks every task, eagerly
-                self._promoted_at[q.name] = -math.inf
+                q.promoted_at = -math.inf
             elif not full:
                 # a short claim read the scheduled sets (even a lazy one)
-                self._promoted_at[q.name] = loop.time()
+                q.promoted_at = loop.time()
                 if q.wake_seq == seq:
                     q.may_have_work = False  # drained (or capped), and no wake-up since
             q.clock_offset_ms = reply.now_ms - time.time() * 1000
@@ -525,7 +519,7 @@ class Worker:
             )
             self.stats["claimed"] += len(reply.jobs)
             for job in reply.jobs:
-                self._start(q, job)
+                self.start_job(q, job)
 
         return handle
 
@@ -557,9 +551,6 @@ class Worker:
     def start_job(self, q: QueueState, job: ClaimedJob) -> None:
         """Hold `job`, claimed for this worker (or handed off to it): run it
         now if a slot is free, else keep it until one frees."""
-        self._start(q, job)
-
-    def _start(self, q: QueueState, job: ClaimedJob) -> None:
         state = job.state
         tags, labels, metadata = state.get("tg"), state.get("lb"), state.get("md")
         context = JobContext(
