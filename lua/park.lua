@@ -18,7 +18,13 @@
 -- follows takes it, and one registration must stand for one pop to come
 -- (else two enqueues could hand off to one free slot).
 --
--- Returns {now_ms, 1 if registered (or left), 0 if not}.
+-- Leaving takes the place of the pop the registration stood for: if an
+-- enqueue took the registration (it is gone from a parked set), the entry
+-- it pushed is popped here, so that it does not wait for recover.lua. The
+-- worker still holds the slot it kept for it (any entry may go to any
+-- parked worker: each stands for one free slot).
+--
+-- Returns {now_ms, 1 if registered (or left), 0 if not[, entry popped]}.
 -- @include core
 
 local now = now_ms(ARGV[1])
@@ -26,12 +32,19 @@ local member, live = ARGV[2], tonumber(ARGV[3])
 if live > 0 and redis.call('LLEN', KEYS[1]) > 0 then
   return {now, 0}
 end
+local taken = false
 for k = 2, #KEYS do
   if live > 0 then
     redis.call('ZREMRANGEBYSCORE', KEYS[k], '-inf', now - 1)
     redis.call('ZADD', KEYS[k], now + live, member)
-  else
-    redis.call('ZREM', KEYS[k], member)
+  elseif redis.call('ZREM', KEYS[k], member) == 0 then
+    taken = true
+  end
+end
+if taken then
+  local entry = redis.call('LPOP', KEYS[1])
+  if entry then
+    return {now, 1, entry}
   end
 end
 return {now, 1}

@@ -502,16 +502,23 @@ def error_entry(
 # ---------------------------------------------------------------- park (hand-off)
 
 
-def _decode_park(reply: list[Any]) -> bool:
-    return bool(reply[1])
+@dataclass(frozen=True, slots=True)
+class ParkReply:
+    registered: bool  # False: an entry waits in the handoff list already
+    entry: bytes | None  # leaving: the entry pushed for a registration taken meanwhile
+
+
+def _decode_park(reply: list[Any]) -> ParkReply:
+    return ParkReply(bool(reply[1]), reply[2] if len(reply) > 2 else None)
 
 
 def park(
     keys: QueueKeys, tasks: Sequence[str], *, member: str, live_ms: int, now_ms: int | None = None
-) -> Call[bool]:
+) -> Call[ParkReply]:
     """Register `member` ("<lease_ms>|<worker id>") as standing ready for
-    hand-offs of `tasks`' jobs for `live_ms` (0: unregister); the reply is
-    False when an entry already waits in the handoff list (not registered)."""
+    hand-offs of `tasks`' jobs for `live_ms`; not registered when an entry
+    already waits in the handoff list. With live_ms 0 it leaves, and takes
+    the entry of a hand-off that took its registration meanwhile (park.lua)."""
     script_keys: list[str | bytes] = [keys.handoff, *(keys.parked(t) for t in tasks)]
     return Call(script("park"), script_keys, [_now_arg(now_ms), member, live_ms], _decode_park)
 

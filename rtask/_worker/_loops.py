@@ -86,7 +86,12 @@ async def park(worker: Worker, client: Any) -> None:
     """Stand ready for direct hand-offs while a slot is free: register
     (park.lua), then block on the queues' handoff lists; a job pushed there
     by an enqueue (enqueue_plain.lua) starts here as if claimed, one hop after
-    its enqueue. Only on a transport with blocking pops (a plain URL)."""
+    its enqueue. Only on a transport with blocking pops (a plain URL).
+
+    While it stands, the loop holds one slot (worker.parked): claims leave it
+    free, so a hand-off always finds room. A claim plan that wants that slot
+    ends the pop (worker.wait_unpark); the loop then withdraws, taking the
+    entry of a hand-off that came meanwhile, and gives the slot back."""
     parker = client.parker()
     if parker is None:
         return
@@ -94,51 +99,83 @@ async def park(worker: Worker, client: Any) -> None:
     if not standing:
         await parker.aclose()
         return
-    by_key = {q.keys.handoff: q for q, _ in standing}
-    unpark = standing[0][0].keys.unpark(worker.id)
-    wait_s = PARK_S
-    if parker.timeout_s is not None:  # a pop must not outlast the socket timeout
-        wait_s = min(wait_s, parker.timeout_s / 2)
-    member = park_member(int(worker.config.lease_s * 1000), worker.id)
-
-    def register(live_ms: int) -> list[Any]:
-        now_ms = worker.app.now_ms()
-        return [
-            park_call(q.keys, tasks, member=member, live_ms=live_ms, now_ms=now_ms)
-            for q, tasks in standing
-        ]
-
+    stand = _Stand(worker, client, parker, standing)
     try:
         while not worker.closing and not worker.stopping:
-            if not worker.has_room():
-                await worker.wait_room()
-                continue
-            try:
-                # (a queue whose handoff list holds an entry does not register:
-                # this pop takes the entry)
-                await client.run_many(register(int((wait_s + PARK_MARGIN_S) * 1000)))
-                with map_redis_errors():
-                    popped = await _pop(worker, client, parker, [*by_key, unpark], wait_s)
-            except BackendError as exc:
-                log.warning("worker %s: parking failed (%s)", worker.id, exc)
-                await worker.pause(PARK_S)
-                continue
-            if popped is not None:
-                await _adopt(worker, client, by_key[popped[0]], popped[1])
+            if not worker.parked:
+                if not worker.may_park():
+                    await worker.wait_room()
+                    continue
+                worker.parked = 1  # (no await since may_park: no claim took it)
+                worker._unpark.clear()
+            await stand.once()
     finally:
-        with contextlib.suppress(BackendError):
-            await client.run_many(register(0))
+        await stand.withdraw()  # (a registration may stand even unparked: see _adopt)
         await parker.aclose()
+
+
+class _Stand:
+    """A parked worker's registrations and pops (see park)."""
+
+    def __init__(self, worker: Worker, client: Any, parker: Any, standing: list[Any]) -> None:
+        self.worker, self.client, self.parker, self.standing = worker, client, parker, standing
+        self.by_key = {q.keys.handoff: q for q, _ in standing}
+        self.unpark = standing[0][0].keys.unpark(worker.id)
+        self.wait_s = PARK_S
+        if parker.timeout_s is not None:  # a pop must not outlast the socket timeout
+            self.wait_s = min(self.wait_s, parker.timeout_s / 2)
+        self.member = park_member(int(worker.config.lease_s * 1000), worker.id)
+
+    def register(self, live_ms: int) -> list[Any]:
+        now_ms = self.worker.app.now_ms()
+        return [
+            park_call(q.keys, tasks, member=self.member, live_ms=live_ms, now_ms=now_ms)
+            for q, tasks in self.standing
+        ]
+
+    async def once(self) -> None:
+        """Register, pop once; run what came, or withdraw if asked to."""
+        worker = self.worker
+        try:
+            # (a queue whose handoff list holds an entry does not register:
+            # this pop takes the entry)
+            await self.client.run_many(self.register(int((self.wait_s + PARK_MARGIN_S) * 1000)))
+            with map_redis_errors():
+                keys = [*self.by_key, self.unpark]
+                popped = await _pop(worker, self.client, self.parker, keys, self.wait_s)
+        except BackendError as exc:
+            log.warning("worker %s: parking failed (%s)", worker.id, exc)
+            await self.withdraw()
+            await worker.pause(PARK_S)
+            return
+        if popped is not None:
+            worker.parked = 0  # the slot is the job's
+            await _adopt(worker, self.client, self.by_key[popped[0]], popped[1])
+        elif worker._unpark.is_set():
+            await self.withdraw()
+        # (else the pop timed out: the loop registers again, the slot kept)
+
+    async def withdraw(self) -> None:
+        """Leave every parked set; run (or hand back) what came meanwhile."""
+        try:
+            replies = await self.client.run_many(self.register(0))
+        except BackendError:
+            replies = []  # the registrations lapse; an entry goes back by recover.lua
+        self.worker.parked = 0
+        self.worker._event.set()  # the slot is the claims' again
+        for (q, _), reply in zip(self.standing, replies, strict=False):
+            if reply.entry is not None:
+                await _adopt(self.worker, self.client, q, reply.entry)
 
 
 async def _pop(worker: Worker, client: Any, parker: Any, keys: list[str], wait_s: float) -> Any:
     """One pop of `keys` (the handoff lists, then the worker's unpark list),
-    ended early if the worker stops or closes: a push onto the unpark list
-    ends it, taking nothing else."""
+    ended early if the worker unparks (see Worker.wait_unpark): a push onto
+    the unpark list ends it, taking nothing else."""
     pop = asyncio.ensure_future(parker.pop(keys, wait_s))
-    leaving = asyncio.ensure_future(worker.wait_leaving())
+    unparking = asyncio.ensure_future(worker.wait_unpark())
     try:
-        await asyncio.wait({pop, leaving}, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait({pop, unparking}, return_when=asyncio.FIRST_COMPLETED)
         if not pop.done():
             with map_redis_errors():
                 # (if the pop ended meanwhile, the push stays: it expires)
@@ -148,19 +185,20 @@ async def _pop(worker: Worker, client: Any, parker: Any, keys: list[str], wait_s
         pop.cancel()  # the connection closes with the parker: a pop under way ends
         raise
     finally:
-        leaving.cancel()
+        unparking.cancel()
     popped = await pop
     return None if popped is None or popped[0] == keys[-1] else popped
 
 
 async def _adopt(worker: Worker, client: Any, q: Any, entry: bytes) -> None:
-    """Run a job handed off to this worker; hand it back if the worker closed
-    (the pump is gone: nothing would report it) or is full (its slots filled
-    by claims while it stood parked: it holds no more than it may)."""
+    """Run a job handed off to this worker; hand it back if the worker is
+    leaving (a stopping worker starts nothing; a closed one has no pump to
+    report it) or is full (its slot was kept for the hand-off, but its
+    capacity may have shrunk: it holds no more than it may)."""
     job = handed_off(q.name, entry)
     worker.stats["claimed"] += 1
     worker.stats["handed_off"] += 1
-    if worker.closing or not worker.has_room():
+    if worker.closing or worker.stopping or not worker.has_room():
         app = worker.app
         call = finish(
             q.keys,

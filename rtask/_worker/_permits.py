@@ -187,6 +187,7 @@ def plan_claims(
 def _on_claim(worker: Worker, q: QueueState, pool: PermitPool, tokens: list[str], seq: int) -> Any:
     def handle(reply: ClaimReply | None) -> None:
         q.claiming -= len(tokens)
+        worker._room.set()  # (the park loop waits for claims to come back)
         pool.reserved -= len(tokens)
         jobs = [] if reply is None else reply.jobs
         for job, token in zip(jobs, tokens, strict=False):

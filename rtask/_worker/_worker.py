@@ -109,8 +109,13 @@ class Worker:
         self._grace_timer: asyncio.TimerHandle | None = None
         self._trips: set[asyncio.Task[None]] = set()  # round trips under way
         self._closed = asyncio.Event()  # set when run() ends: the side loops stop
-        self._room = asyncio.Event()  # set when a held job leaves (see wait_room)
+        self._room = asyncio.Event()  # set when a slot may have freed (see wait_room)
         self._leaving = asyncio.Event()  # set when a stop begins or run() ends
+        # The park loop holds one slot while its registration stands (a
+        # hand-off may come for it): claims leave it free; a claim plan that
+        # wants it sets _unpark, and the park loop withdraws (see _loops.park).
+        self.parked = 0
+        self._unpark = asyncio.Event()  # set with _leaving too
         self._failures = 0  # consecutive failed round trips
         self._first_outcome_at = 0.0  # loop time the oldest pending outcome arrived
         # A round trip worth sending at once: a quarter of the slots, at most 50.
@@ -145,6 +150,7 @@ class Worker:
         self._stopping = True
         self._event.set()
         self._leaving.set()
+        self._unpark.set()
         log.info("worker %s stopping: %d jobs running", self.id, self._executing)
         while self._prefetched:  # never started: back at once
             q, run = self._prefetched.popleft()
@@ -187,8 +193,10 @@ class Worker:
         self._closed = asyncio.Event()
         self._room = asyncio.Event()
         self._leaving = asyncio.Event()
+        self._unpark = asyncio.Event()
         if self._stopping:
             self._leaving.set()
+            self._unpark.set()
         # The side loops end by themselves once the worker closes; they are
         # never cancelled: on Python 3.11 a cancel can be lost inside client
         # reads (asyncio.wait_for), which would leave run() waiting forever.
@@ -211,6 +219,7 @@ class Worker:
             self._closed.set()
             self._room.set()
             self._leaving.set()
+            self._unpark.set()
             await asyncio.gather(*helpers, return_exceptions=True)
             await _loops.leave(self, client)
             if self._grace_timer is not None:
@@ -234,18 +243,31 @@ class Worker:
         """Consecutive failed round trips; 0 when the last one succeeded."""
         return self._failures
 
-    async def wait_leaving(self) -> None:
-        """Return once a graceful stop began or run() is ending."""
-        await self._leaving.wait()
+    async def wait_unpark(self) -> None:
+        """Return once the park loop should stop standing: a claim wants its
+        slot, a graceful stop began or run() is ending."""
+        await self._unpark.wait()
 
     def has_room(self) -> bool:
-        """True while the worker holds fewer jobs than it may."""
-        return self.in_flight() < self._capacity()
+        """True while a slot is free: held jobs and claims under way (which
+        may each bring a job) are fewer than the worker may hold."""
+        return self.in_flight() + sum(q.claiming for q in self.queues) < self._capacity()
+
+    def may_park(self) -> bool:
+        """Whether the park loop may hold a slot for a hand-off: one is free,
+        and it is not the last one while a queue may have jobs to claim (a
+        worker that is draining claims; one that ran dry parks)."""
+        free = self._capacity() - self.in_flight() - sum(q.claiming for q in self.queues)
+        return free > 1 or (free == 1 and not self._wants_work())
+
+    def _wants_work(self) -> bool:
+        return not self._stopping and any(q.may_have_work and q.tasks for q in self.queues)
 
     async def wait_room(self) -> None:
-        """Return once a held job left (a slot may be free) or run() is ending."""
+        """Return once the worker may park (a slot freed, a claim came back)
+        or run() is ending."""
         self._room.clear()
-        if not self.has_room() and not self.closing:
+        if not self.may_park() and not self.closing:
             await self._room.wait()
 
     async def pause(self, seconds: float) -> bool:
@@ -317,7 +339,7 @@ class Worker:
         running = self.in_flight()
         if self._stopping or running == 0:
             return 0.0
-        free = self._capacity() - running - sum(q.claiming for q in self.queues)
+        free = self._capacity() - running - sum(q.claiming for q in self.queues) - self.parked
         if not any(q.may_have_work for q in self.queues):
             free = 0
         # Only outcomes gather: with none pending, free slots are claimed at
@@ -374,9 +396,11 @@ class Worker:
                         )
                     )
                     handlers.append(self._on_finish(q, list(outcomes)))
-        reserved = self.in_flight() + sum(q.claiming for q in self.queues)
+        reserved = self.in_flight() + sum(q.claiming for q in self.queues) + self.parked
         free = 0 if self._stopping else self._capacity() - reserved
         wanting = [q for q in self.queues if q.may_have_work and q.tasks]
+        if free <= 0 and self.parked and wanting:
+            self._unpark.set()  # the parked slot is wanted: the park loop withdraws
         if self._sharded and len(wanting) > 1:
             wanting = self._few_shards(wanting, free)
         if free > 0 and wanting:
@@ -496,6 +520,7 @@ class Worker:
     def _on_claim(self, q: QueueState, asked: int, seq: int, partial: bool = False) -> Any:
         def handle(reply: ClaimReply | None) -> None:
             q.claiming -= asked
+            self._room.set()  # (the park loop waits for claims to come back)
             if reply is None:
                 return
             loop = asyncio.get_running_loop()

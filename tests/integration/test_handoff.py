@@ -248,3 +248,46 @@ def test_a_job_handed_off_to_a_full_worker_goes_back_in_line(redis_url: str, pre
 
 async def _running(job: rtask.Job[Any]) -> bool:
     return (await job.info()).status is JobStatus.RUNNING
+
+
+def test_a_parked_worker_keeps_its_slot_and_gives_it_up_to_a_claim(
+    redis_url: str, prefix: str
+) -> None:
+    """The slot a parked worker keeps for a hand-off is not claimed from under
+    it (a hand-off always finds room); a claim that wants that slot ends the
+    park at once, and no hand-off comes to the worker while it is full."""
+
+    async def body() -> None:
+        app = rtask.App(redis_url, prefix=prefix)
+        release = asyncio.Event()
+
+        # (capped: never handed off, so it comes by a claim)
+        @app.task(name="hold", concurrency=5)
+        async def hold() -> str:
+            await release.wait()
+            return "done"
+
+        @app.task(name="probe")
+        async def probe() -> int:
+            return 1
+
+        try:
+            async with background(app, concurrency=1, prefetch=0) as (w, _):
+                await until(parked_on(app, "probe", w), "the worker to park")
+                t0 = time.monotonic()
+                held = await hold.enqueue()
+                await until(lambda: _running(held), "the claimed job to run")
+                # the park ended for the claim: it did not wait for its pop to time out
+                assert time.monotonic() - t0 < _loops.PARK_S / 2
+                assert w.parked == 0 and not await parked_on(app, "probe", w)()
+                job = await probe.enqueue()
+                assert (await job.info()).status is JobStatus.QUEUED
+                release.set()
+                assert await job.result(timeout=RESULT_TIMEOUT) == 1
+                assert await held.result(timeout=RESULT_TIMEOUT) == "done"
+                assert w.stats["claimed"] == 2 and w.stats["handed_off"] == 0
+                assert (await job.info()).attempt == 1  # never handed back
+        finally:
+            await close(app)
+
+    run(body)

@@ -40,7 +40,18 @@ def park(
     live_ms: int = LIVE_MS,
     now: int = NOW,
 ) -> bool:
-    return client.run(proto.park(keys, tasks, member=member, live_ms=live_ms, now_ms=now))
+    return client.run(
+        proto.park(keys, tasks, member=member, live_ms=live_ms, now_ms=now)
+    ).registered
+
+
+def leave(
+    client: SyncClient, keys: QueueKeys, tasks: tuple[str, ...] = ("t",), *, member: str = MEMBER
+) -> bytes | None:
+    """park.lua's leave: the entry it popped, if any."""
+    reply = client.run(proto.park(keys, tasks, member=member, live_ms=0, now_ms=NOW + 5))
+    assert reply.registered is True
+    return reply.entry
 
 
 def plain(
@@ -271,3 +282,33 @@ def test_no_registration_while_an_entry_waits(client: SyncClient, keys: QueueKey
     assert park(client, keys, now=NOW + 3) is True
     assert park(client, keys, live_ms=0) is True  # leaving works whatever waits
     assert snapshot(client, keys).parked() == {}
+
+
+def test_leaving_takes_the_hand_off_that_took_the_registration(
+    client: SyncClient, keys: QueueKeys
+) -> None:
+    """A worker that stops standing (its slot is wanted by a claim) as an
+    enqueue hands it a job takes the job with its leave: it kept the slot."""
+    park(client, keys, ("t", "u"))
+    plain(client, keys, new_job("j1"))  # takes the registration for t
+    entry = leave(client, keys, ("t", "u"))
+    assert entry is not None and proto.handed_off("q", entry).id == "j1"
+    state = assert_invariants(client, keys, TASKS)
+    assert state.handoff == [] and state.parked() == {} and state.parked("u") == {}
+    assert state.running == {"j1": NOW + LEASE_MS}
+
+
+def test_leaving_with_the_registration_standing_takes_nothing(
+    client: SyncClient, keys: QueueKeys
+) -> None:
+    """An entry waiting for another parked worker stays for its pop."""
+    other = proto.park_member(LEASE_MS, "w2")
+    park(client, keys, member=other, now=NOW - 10)
+    park(client, keys)
+    plain(client, keys, new_job("j1"))  # handed to w2, the longest parked
+    assert leave(client, keys) is None
+    state = assert_invariants(client, keys, TASKS)
+    assert [proto.handed_off("q", e).id for e in state.handoff] == ["j1"]
+    assert state.parked() == {}
+    assert leave(client, keys, member=other) is not None  # w2's leave takes it after all
+    assert assert_invariants(client, keys, TASKS).handoff == []
