@@ -311,6 +311,16 @@ class Bench:
             rs.append({"seconds": d, "jobs_per_s": n / d})
             log(f"  [{a.name}] A one-by-one run {i + 1}: {n / d:,.0f} jobs/s")
         out["one"] = summarize(rs)
+        if a.has_sync_one:
+            rs = []
+            for i in range(self.args.runs):
+                self.flush()
+                t = time.perf_counter()
+                a.enqueue_one_sync(n, "noop")
+                d = time.perf_counter() - t
+                rs.append({"seconds": d, "jobs_per_s": n / d})
+                log(f"  [{a.name}] A one-by-one (sync) run {i + 1}: {n / d:,.0f} jobs/s")
+            out["one_sync"] = summarize(rs)
         if a.bulk_na is not None:
             out["bulk"] = {"na": a.bulk_na}
         else:
@@ -658,7 +668,14 @@ def _table_main(data: dict[str, Any], fw: dict[str, Any], args: dict[str, Any]) 
         if res.get("status") != "ok":
             L.append(f"| {name} | unavailable: {res.get('reason', '?')} | | | | | |")
             continue
-        a = _cell(res, "A", lambda w: _f(w["one"]["jobs_per_s"]))
+        a = _cell(
+            res,
+            "A",
+            lambda w: (
+                _f(w["one"]["jobs_per_s"])
+                + (f" (sync {_f(w['one_sync']['jobs_per_s'])})" if "one_sync" in w else "")
+            ),
+        )
         ab = _cell(
             res,
             "A",
@@ -684,6 +701,8 @@ def _table_main(data: dict[str, Any], fw: dict[str, Any], args: dict[str, Any]) 
         L.append(f"| {name} {res.get('version', '')} | {a} | {ab} | {b1} | {b2} | {c} | {d} |")
     L.append("")
     L.append(
+        "A one-by-one: the adapter's enqueue (async for the asyncio frameworks); in "
+        "parentheses, an async framework's sync enqueue, where it has one. "
         "B: jobs/s from spawning the worker process(es) until the N-th job finished; in "
         "parentheses, from the first finished job (i.e. without worker start-up). "
         f"C: wall time from the first job start to the last job end for {args['c_n']:,} jobs "
@@ -747,8 +766,13 @@ def _target_rows_b(me: dict[str, Any], peers: dict[str, Any]) -> list[Row]:
 
 def _target_rows_a(me: dict[str, Any], base: dict[str, Any]) -> list[Row]:
     rows = []
-    one = _get(me, "A", "one", "jobs_per_s")
-    for key, label in (("lpush_sync", "sync"), ("lpush_async", "asyncio")):
+    # each enqueue against the loop of its own kind: the sync one (when the
+    # framework has one) against the sync loop, the async one against asyncio
+    for key, label, kind in (
+        ("lpush_sync", "sync", "one_sync"),
+        ("lpush_async", "asyncio", "one"),
+    ):
+        one = _get(me, "A", kind, "jobs_per_s") or _get(me, "A", "one", "jobs_per_s")
         lp = _get(base, key, "jobs_per_s")
         if one is not None and lp:
             rows.append(

@@ -76,6 +76,9 @@ class BaseAdapter:
     bulk_how: ClassVar[str] = ""
     #: free-form notes (defaults kept, fast path chosen, ...)
     notes: ClassVar[list[str]] = []
+    #: an async framework that also has a sync enqueue: enqueue_one_sync() is
+    #: measured too (A "one, sync"), and compared with the sync LPUSH loop
+    has_sync_one: ClassVar[bool] = False
 
     def __init__(self, redis_url: str, logdir: Path) -> None:
         self.redis_url = redis_url
@@ -94,6 +97,10 @@ class BaseAdapter:
         """Called after every FLUSHALL of the harness' server (re-create what setup() made)."""
 
     def enqueue_one(self, n: int, kind: str = "noop") -> None:
+        raise NotImplementedError
+
+    def enqueue_one_sync(self, n: int, kind: str = "noop") -> None:
+        """With has_sync_one: enqueue_one() through the framework's sync API."""
         raise NotImplementedError
 
     def enqueue_bulk(self, n: int, kind: str = "noop") -> None:

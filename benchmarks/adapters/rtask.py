@@ -1,5 +1,6 @@
 """rtask: `await Task.enqueue` (one enqueue_plain.lua call per job, on rtask's
-lean pipelined connection), `Task.enqueue_many` (1,000 jobs per
+lean pipelined connection), and `Task.enqueue_sync` for A's sync figure (the
+same call on the sync client's connection), `Task.enqueue_many` (1,000 jobs per
 enqueue_plain.lua call, pipelined); worker via `rtask worker`.
 
 Settings: the worker's default lease/heartbeat; concurrency 100 asyncio tasks
@@ -45,6 +46,7 @@ class Adapter(AsyncAdapter):
     concurrency_unit = "concurrency (asyncio tasks); batched claim/finish"
     bulk_na = None
     bulk_how = "Task.enqueue_many: 1,000 jobs per enqueue_plain.lua call, pipelined"
+    has_sync_one = True
 
     async def aopen(self) -> None:
         self.app = rtask.App(self.redis_url, prefix="bench")
@@ -58,6 +60,11 @@ class Adapter(AsyncAdapter):
         enqueue = self.tasks[kind].enqueue
         for _ in range(n):
             await enqueue()
+
+    def enqueue_one_sync(self, n: int, kind: str = "noop") -> None:
+        enqueue = self.tasks[kind].enqueue_sync
+        for _ in range(n):
+            enqueue()
 
     async def aenqueue_bulk(self, n: int, kind: str) -> None:
         await self.tasks[kind].enqueue_many([()] * n)
