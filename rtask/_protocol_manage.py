@@ -1,6 +1,6 @@
 """The pure core of job management: one function per script (rerun, update,
 retry_failed, cancel_many, prune, unique_sweep, wait, tasks), each building a
-`Call` and decoding its reply, as `_protocol.py` does for the hot path."""
+`Call` and decoding its reply, as `_protocol/` does for the hot path."""
 
 from __future__ import annotations
 

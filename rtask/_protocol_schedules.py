@@ -1,5 +1,5 @@
 """The pure core of schedules: one call builder per Lua script (`schedule`,
-`plan`, `trigger`, `unschedule`, `schedules`), as `_protocol.py` does for jobs.
+`plan`, `trigger`, `unschedule`, `schedules`), as `_protocol/` does for jobs.
 Nothing here does I/O."""
 
 from __future__ import annotations
