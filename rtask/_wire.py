@@ -63,6 +63,8 @@ def pack(*args: str | bytes | int | float) -> bytes:
 
 def pack_evalsha(call: Call[Any]) -> bytes:
     """The EVALSHA command of `call`."""
+    if call.packed is not None:
+        return call.packed
     return pack(_EVALSHA, call.script.sha, len(call.keys), *call.keys, *call.args)
 
 

@@ -26,6 +26,10 @@ class Call(Generic[T]):
     # Every script is, but claim: a replayed claim would take jobs nobody runs
     # (they come back only when their lease expires).
     idempotent: bool = True
+    # The EVALSHA command of this call in the Redis protocol, when a hot path
+    # built it in advance (else it is packed when sent); equal to packing
+    # script.sha, keys and args.
+    packed: bytes | None = None
 
 
 # Most jobs one claim, finish or heartbeat call handles: the scripts unpack
@@ -36,6 +40,16 @@ MAX_BATCH = 2000
 def batches(items: Sequence[T], size: int = MAX_BATCH) -> list[Sequence[T]]:
     """`items` in slices of at most `size`."""
     return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def resp_bulks(*args: str | bytes | int) -> bytes:
+    """`args` as the bulk strings of a Redis protocol command (its array
+    header aside), as hiredis packs them."""
+    out = []
+    for arg in args:
+        raw = arg if isinstance(arg, bytes) else str(arg).encode()
+        out.append(b"$%d\r\n%s\r\n" % (len(raw), raw))
+    return b"".join(out)
 
 
 def _now_arg(now_ms: int | None) -> str | int:

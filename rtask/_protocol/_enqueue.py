@@ -4,14 +4,14 @@ jobs of one task sharing their options)."""
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
 from .._keys import QueueKeys
 from .._scripts import Script, script
-from ._call import _EMPTY, Call, _now_arg, _str
+from ._call import _EMPTY, Call, _now_arg, _str, resp_bulks
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,11 +138,31 @@ class PlainEnqueue:
     script: Script
     keys: list[str | bytes]
     args: tuple[str | bytes | int, ...]  # ARGV[2..6]: channel, task, delay, priority, body
+    # The packed EVALSHA command of a one-job call on the server's clock, but
+    # for its id and payload: `one` adds those two (the enqueue's hot path).
+    head: bytes = field(init=False)
+
+    def __post_init__(self) -> None:
+        count = 3 + len(self.keys) + 1 + len(self.args) + 2
+        head = b"*%d\r\n" % count + resp_bulks(
+            "EVALSHA", self.script.sha, len(self.keys), *self.keys, _now_arg(None), *self.args
+        )
+        object.__setattr__(self, "head", head)
 
     def one(self, now_ms: int | None, job_id: str, payload: bytes) -> Call[bool]:
         """The call storing one job; its reply: whether it was stored."""
         args = [_now_arg(now_ms), *self.args, job_id, payload]
-        return Call(self.script, self.keys, args, _decode_plain_one)
+        packed = None
+        if now_ms is None and type(payload) is bytes:
+            raw = job_id.encode()
+            packed = b"%s$%d\r\n%s\r\n$%d\r\n%s\r\n" % (
+                self.head,
+                len(raw),
+                raw,
+                len(payload),
+                payload,
+            )
+        return Call(self.script, self.keys, args, _decode_plain_one, packed=packed)
 
     def many(
         self, now_ms: int | None, ids: Sequence[str], payloads: Sequence[bytes], chunk: int

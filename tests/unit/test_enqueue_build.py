@@ -63,3 +63,24 @@ def test_created_handles_equal_handles_built_by_the_constructor() -> None:
             (True, False),
             (False, False),
         ]
+
+
+def test_a_one_job_plain_enqueue_comes_packed_as_packing_its_call_would() -> None:
+    """The hot path packs one job's EVALSHA from a head built in advance: the
+    bytes are those of packing the call's script, keys and args."""
+    from rtask import _protocol as proto
+    from rtask._keys import queue_keys
+    from rtask._wire import pack
+
+    cases = [
+        (queue_keys("p", "default"), "noop", 0, 0, b'"q":"default"}'),
+        (queue_keys("p:é", "q1", index_created=True), "tâche", 250, -7, b"\x00\r\n}"),
+    ]
+    for keys, task, delay_ms, priority, body in cases:
+        plan = proto.enqueue_plain(keys, task, delay_ms, priority, body)
+        for job_id, payload in (("0194aa2b3c4d5e6f7a8b9c0d", b"\x90"), ("ïd-1", b"")):
+            call = plan.one(None, job_id, payload)
+            unpacked = pack("EVALSHA", call.script.sha, len(call.keys), *call.keys, *call.args)
+            assert call.packed == unpacked
+        # a clock given (tests): packed when sent
+        assert plan.one(1_700_000_000_000, "j", b"x").packed is None
