@@ -255,10 +255,9 @@ class Worker:
 
     def may_park(self) -> bool:
         """Whether the park loop may hold a slot for a hand-off: one is free,
-        and it is not the last one while a queue may have jobs to claim (a
-        worker that is draining claims; one that ran dry parks)."""
-        free = self._capacity() - self.in_flight() - sum(q.claiming for q in self.queues)
-        return free > 1 or (free == 1 and not self._wants_work())
+        and no queue may have jobs to claim (a worker that drains claims; one
+        whose claims ran dry parks, and a job then comes one hop sooner)."""
+        return self.has_room() and not self._wants_work()
 
     def _wants_work(self) -> bool:
         return not self._stopping and any(q.may_have_work and q.tasks for q in self.queues)
