@@ -11,6 +11,27 @@
 
 -- @include core
 
+-- Lua's unpack() is limited to a few thousand values: long argument lists
+-- are sent in chunks. `head` holds the arguments before the list (e.g. the key).
+local CHUNK = 6000
+
+local function call_chunked(cmd, head, list)
+  local n = #list
+  local i = 1
+  while i <= n do
+    local j = math.min(i + CHUNK - 1, n)
+    local args = {}
+    for _, h in ipairs(head) do
+      args[#args + 1] = h
+    end
+    for k = i, j do
+      args[#args + 1] = list[k]
+    end
+    redis.call(cmd, unpack(args))
+    i = j + 1
+  end
+end
+
 -- Collects ZADD pairs per key, sent as one ZADD per key by flush_zadds.
 local function add_to(batch, key, score, member)
   local list = batch[key]
