@@ -60,10 +60,10 @@ class QueueState:
     drained: dict[str, int] = field(default_factory=dict)
     # ... and the loop time each group's earliest scheduled job is due
     dues: dict[str, float] = field(default_factory=dict)
-    # loop time of its last claim that read the scheduled sets (Worker._claim_call)
+    # loop time of its last claim that read the scheduled sets (_claims.claim_call)
     promoted_at: float = -math.inf
     # the tasks its last claim got no job of, and whether that claim got all
-    # it asked (Worker._claim_tasks)
+    # it asked (_claims.claim_tasks)
     dry: frozenset[str] = frozenset()
     busy: bool = False
 

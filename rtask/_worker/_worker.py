@@ -1,12 +1,15 @@
 """The worker process loop: a pump keeping finish + claim round trips under
-way, the jobs it starts, and the heartbeat, recovery and wake-up loops."""
+way, the jobs it starts, and the heartbeat, recovery and wake-up loops.
+
+`Worker` holds the state and the jobs' life (start, run, settle); the pump
+is in `_pump`, the handlers of its claims and finishes in `_claims` and
+`_finishes`, the side loops in `_loops`."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-import math
 import signal
 import threading
 import time
@@ -16,20 +19,9 @@ from typing import TYPE_CHECKING, Any
 
 from .._context import JobContext
 from .._errors import BackendError
-from .._progress import progress
-from .._protocol import (
-    ClaimedJob,
-    ClaimReply,
-    FinishReply,
-    FinishResult,
-    Outcome,
-    OutcomeCode,
-    batches,
-    claim,
-    finish,
-)
+from .._protocol import ClaimedJob, Outcome
 from .._shards import logical_queue, physical_queues
-from . import _loops, _permits, _schedules
+from . import _loops, _permits, _pump, _schedules
 from ._config import WorkerConfig
 from ._execute import cancelled, execute, released
 from ._state import CANCELLED, LOST, SHUTDOWN, QueueState, Running
@@ -39,21 +31,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("rtask.worker")
 
-# Round trips (finish + claim) a worker keeps under way at once.
-PIPELINE_DEPTH = 2
 # Weight of each job's run time in the worker's average (automatic prefetch).
 RUN_TIME_WEIGHT = 0.05
-# Longest a finished job's outcome waits for others to share its round trip.
-LINGER_S = 0.002
-# Claims that get all they ask skip the scheduled sets (claim.lua's lazy
-# call): a busy worker still promotes due scheduled jobs at least this often.
-PROMOTE_S = 0.005
-# Most scheduled jobs a claim promotes per task.
-PROMOTE_LIMIT = 1000
-
-# Names of the worker's counters, built once (they are bumped per job).
-_FINISH_STAT = {r: f"finish.{r.name.lower()}" for r in FinishResult}
-_OUTCOME_STAT = {c: f"outcome.{c.name.lower()}" for c in OutcomeCode}
 
 
 def _create_task(loop: asyncio.AbstractEventLoop, coro: Any) -> asyncio.Task[None]:
@@ -101,7 +80,7 @@ class Worker:
         # capped tasks of sharded queues: claimed under permits (see _permits)
         self.pools = _permits.build(self)
         self._sharded = any(app.shard_table.get(q, 1) > 1 for q in config.queues)
-        self._turn = 0  # which shard claims first (see _few_shards)
+        self._turn = 0  # which shard claims first (see _claims.few_shards)
         self._pool = ThreadPoolExecutor(1)  # replaced by run(): one pool per run
         self._event = asyncio.Event()
         self._stopping = False
@@ -211,7 +190,7 @@ class Worker:
             await _schedules.declare(self, client)
             self.started = True
             try:
-                await self._pump(client, burst)
+                await _pump.pump(self, client, burst)
             except asyncio.CancelledError:
                 await self._abandon(client)
                 raise
@@ -283,7 +262,7 @@ class Worker:
         self._hand_back()
         tasks = [r.task for q in self.queues for r in q.running.values() if r.task]
         await asyncio.gather(*tasks, return_exceptions=True)
-        calls, handlers = self._plan()
+        calls, handlers = _pump.plan(self)
         if calls:
             with contextlib.suppress(BackendError):
                 for handler, reply in zip(handlers, await client.run_many(calls), strict=True):
@@ -302,269 +281,11 @@ class Worker:
             installed.append(sig)
         return installed
 
-    # ------------------------------------------------------------ the pump
-
-    async def _pump(self, client: Any, burst: bool) -> None:
-        """Send finish + claim round trips, up to PIPELINE_DEPTH at a time, so
-        jobs of one batch run while Redis works on the next."""
-        while True:
-            # Cleared before planning: anything that happens from here on (an
-            # outcome, a wake-up, a stop, a trip's reply) sets it again.
-            self._event.clear()
-            linger = self._linger()
-            if len(self._trips) < PIPELINE_DEPTH and linger == 0:
-                calls, handlers = self._plan()
-                if calls:
-                    trip = asyncio.create_task(self._trip(client, calls, handlers))
-                    self._trips.add(trip)
-                    trip.add_done_callback(self._trip_done)
-                    continue
-            if not self._trips and not self.in_flight():
-                if self._stopping:
-                    return
-                if burst and not any(q.may_have_work and q.tasks for q in self.queues):
-                    return  # (a queue with no task at all has nothing to claim)
-            await self._wait(linger or None)
-
-    def _linger(self) -> float:
-        """Seconds to wait before the next round trip, so that outcomes and
-        free slots gather into a batch (0 = send now).
-
-        A trip goes at once when no outcome is pending, when it would carry a
-        batch's worth, when nothing else is running (no more outcomes are
-        coming), or when the oldest pending outcome has waited LINGER_S.
-        """
-        pending = sum(len(q.outcomes) for q in self.queues)
-        running = self.in_flight()
-        if self._stopping or running == 0:
-            return 0.0
-        free = self._capacity() - running - sum(q.claiming for q in self.queues) - self.parked
-        if not any(q.may_have_work for q in self.queues):
-            free = 0
-        # Only outcomes gather: with none pending, free slots are claimed at
-        # once (a job just arrived). A finished job's slot is in `free` already.
-        if pending == 0 or free >= self._batch_target:
-            return 0.0
-        assert self._loop is not None
-        return max(0.0, self._first_outcome_at + LINGER_S - self._loop.time())
+    # ------------------------------------------------------------ the pump (see _pump)
 
     def _trip_done(self, trip: asyncio.Task[None]) -> None:
         self._trips.discard(trip)
         self._event.set()
-
-    async def _trip(self, client: Any, calls: list[Any], handlers: list[Any]) -> None:
-        """One round trip; on a Redis error, unsent outcomes are kept and the
-        trip backs off before it lets the pump send another."""
-        try:
-            replies = await client.run_many(calls)
-        except BackendError as exc:
-            self._failures += 1
-            for handler in handlers:
-                handler(None)
-            pause = min(0.05 * 2**self._failures, 2.0)
-            log.warning("worker %s: Redis call failed (%s); retrying in %.2fs", self.id, exc, pause)
-            await asyncio.sleep(pause)
-            return
-        self._failures = 0
-        for handler, reply in zip(handlers, replies, strict=True):
-            handler(reply)
-
-    def _plan(self) -> tuple[list[Any], list[Any]]:
-        """The calls of the next round trip: every pending finish, then claims."""
-        calls: list[Any] = []
-        handlers: list[Any] = []
-        app = self.app
-        now_ms, events = app.now_ms(), app.events_enabled
-        for q in self.queues:
-            if q.reports:  # before the outcomes: their lease tokens still match
-                reports, q.reports = q.reports, []
-                calls.append(progress(q.keys, reports, now_ms=now_ms))
-                handlers.append(self._on_reports(q, reports))
-            if q.outcomes:
-                pending, q.outcomes = q.outcomes, []
-                for outcomes in batches(pending):
-                    retention = self.app.retention
-                    calls.append(
-                        finish(
-                            q.keys,
-                            outcomes,
-                            tasks=q.tasks,
-                            retention=retention,
-                            now_ms=now_ms,
-                            events=events,
-                        )
-                    )
-                    handlers.append(self._on_finish(q, list(outcomes)))
-        reserved = self.in_flight() + sum(q.claiming for q in self.queues) + self.parked
-        free = 0 if self._stopping else self._capacity() - reserved
-        wanting = [q for q in self.queues if q.may_have_work and q.tasks]
-        if free <= 0 and self.parked and wanting:
-            self._unpark.set()  # the parked slot is wanted: the park loop withdraws
-        if self._sharded and len(wanting) > 1:
-            wanting = self._few_shards(wanting, free)
-        if free > 0 and wanting:
-            # half the slots per trip at most, so two trips can alternate
-            most = max(1, min(self._capacity() // PIPELINE_DEPTH, self.config.batch_max))
-            share = max(1, min(free // len(wanting), most))
-            assert self._loop is not None
-            loop_now = self._loop.time()
-            for q in wanting:
-                n, tasks = share, q.tasks
-                if q.pools:  # capped tasks of a sharded queue claim under permits
-                    n, tasks = _permits.plan_claims(self, q, share, calls, handlers, now_ms)
-                    free -= share - n
-                    if n <= 0 or not tasks:
-                        continue
-                q.claiming += n
-                q.rotation += 1
-                calls.append(self._claim_call(q, n, tasks, now_ms, loop_now, handlers))
-                free -= n
-        if self.pools:
-            _permits.plan_pools(self, self.pools, max(0, free), calls, handlers)
-        return calls, handlers
-
-    def _claim_call(
-        self,
-        q: QueueState,
-        n: int,
-        tasks: list[tuple[str, int]],
-        now_ms: int | None,
-        loop_now: float,
-        handlers: list[Any],
-    ) -> Any:
-        """The claim of up to n jobs of q's `tasks`; its handler goes to `handlers`.
-
-        Eager (reads the scheduled sets first) at least every PROMOTE_S, else
-        lazy (reads them only when its ready jobs come up short)."""
-        eager = loop_now >= q.promoted_at + PROMOTE_S
-        if eager:
-            q.promoted_at = loop_now
-        rotation, partial = q.rotation, False
-        if not q.pools:
-            tasks, partial = self._claim_tasks(q, eager)
-            rotation = 0  # _claim_tasks rotated them
-        handler = self._on_claim(q, n, q.wake_seq, partial)
-        if q.pools:
-            handler = _permits.wrap_normal(q, handler, n, q.wake_seq)
-        handlers.append(handler)
-        return claim(
-            q.keys,
-            q.name,
-            worker=self.id,
-            n=n,
-            lease_ms=int(self.config.lease_s * 1000),
-            tasks=tasks,
-            rotation=rotation,
-            promote_limit=PROMOTE_LIMIT if eager else -PROMOTE_LIMIT,
-            now_ms=now_ms,
-            rates=q.rates,
-            events=self.app.events_enabled,
-        )
-
-    def _claim_tasks(self, q: QueueState, eager: bool) -> tuple[list[tuple[str, int]], bool]:
-        """The tasks of q's next claim, in the order claim.lua serves them (it
-        shares what is wanted among the tasks not served yet, so the tasks
-        that gave nothing last time come first: one pop each, then the tasks
-        with jobs share the rest), and whether some were left out.
-
-        While q's claims get all they ask, a lazy claim leaves out the tasks
-        that gave nothing: an eager claim (at least every PROMOTE_S) asks
-        them again, and a lazy one that comes up short is followed at once
-        by an eager one (see _on_claim), so a task left out waits PROMOTE_S
-        at most, and only while the others keep the worker busy.
-        """
-        r = q.rotation % len(q.tasks)
-        rotated = q.tasks[r:] + q.tasks[:r]
-        dry = q.dry
-        wet = [t for t in rotated if t[0] not in dry]
-        if not eager and q.busy and 0 < len(wet) < len(rotated):
-            return wet, True
-        return [t for t in rotated if t[0] in dry] + wet, False
-
-    def _few_shards(self, wanting: list[QueueState], free: int) -> list[QueueState]:
-        """A worker serving sharded queues claims from only as many of them per
-        trip as give each claim a batch's worth, taking turns: K shards would
-        otherwise split every trip into K small claims (and K finishes)."""
-        count = max(1, min(len(wanting), free // self._batch_target))
-        start = self._turn % len(wanting)
-        self._turn += count
-        return (wanting[start:] + wanting[:start])[:count]
-
-    def _on_reports(self, q: QueueState, reports: list[Any]) -> Any:
-        def handle(reply: list[int] | None) -> None:
-            if reply is None:
-                q.reports[:0] = reports  # not sent: they go with the outcomes' retry
-
-        return handle
-
-    def _on_finish(self, q: QueueState, outcomes: list[Any]) -> Any:
-        def handle(reply: FinishReply | None) -> None:
-            if reply is None:
-                q.outcomes[:0] = outcomes  # not sent: keep them for the next try
-                return
-            if q.pools:
-                _permits.finished(q, outcomes)
-            stats = self.stats
-            for outcome, result in zip(outcomes, reply.results, strict=True):
-                stats[_FINISH_STAT[result]] += 1
-                if result is FinishResult.APPLIED:
-                    stats[_OUTCOME_STAT[outcome.code]] += 1
-            q.may_have_work = True  # a retry may be due now, a slot is free
-            # a claim sent before this finish ran before it in Redis: its "drained,
-            # nothing due" must not undo this (else the retry waits idle_poll_s)
-            q.wake_seq += 1
-
-        return handle
-
-    def _on_claim(self, q: QueueState, asked: int, seq: int, partial: bool = False) -> Any:
-        def handle(reply: ClaimReply | None) -> None:
-            q.claiming -= asked
-            self._room.set()  # (the park loop waits for claims to come back)
-            if reply is None:
-                return
-            loop = asyncio.get_running_loop()
-            got = {job.task for job in reply.jobs}
-            q.dry = frozenset(name for name, _ in q.tasks if name not in got)
-            full = len(reply.jobs) >= asked
-            q.busy = full
-            if not full and partial:
-                # tasks were left out: the next claim asks every task, eagerly
-                q.promoted_at = -math.inf
-            elif not full:
-                # a short claim read the scheduled sets (even a lazy one)
-                q.promoted_at = loop.time()
-                if q.wake_seq == seq:
-                    q.may_have_work = False  # drained (or capped), and no wake-up since
-            q.clock_offset_ms = reply.now_ms - time.time() * 1000
-            q.next_due = (
-                None
-                if reply.next_due_ms is None
-                else loop.time() + (reply.next_due_ms - reply.now_ms) / 1000
-            )
-            self.stats["claimed"] += len(reply.jobs)
-            for job in reply.jobs:
-                self.start_job(q, job)
-
-        return handle
-
-    async def _wait(self, linger: float | None = None) -> None:
-        loop = asyncio.get_running_loop()
-        if linger is not None:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(linger):
-                    await self._event.wait()
-            return
-        timeout = self.config.idle_poll_s
-        dues = [q.next_due for q in self.queues if q.next_due is not None]
-        if dues:
-            timeout = max(0.0, min(timeout, min(dues) - loop.time()))
-        try:
-            async with asyncio.timeout(timeout):
-                await self._event.wait()
-        except TimeoutError:
-            for q in self.queues:
-                q.may_have_work = True
-                q.wake_seq += 1  # as a wake-up: drained claim groups are polled again
 
     # ------------------------------------------------------------ jobs
 

@@ -24,6 +24,7 @@ from rtask._shards import (
     shard_index,
     shard_names,
 )
+from rtask._worker._claims import few_shards
 
 
 def test_shard_names_keep_the_logical_name_for_the_home_shard() -> None:
@@ -201,12 +202,12 @@ def test_a_worker_takes_turns_over_the_shards() -> None:
     w = app.worker(["q"], concurrency=100, prefetch=0)
     assert [q.name for q in w.queues] == app.shards("q")
     # 100 free slots, a batch is 25 jobs: four shards per trip, in turn
-    picks = [[q.name for q in w._few_shards(w.queues, 100)] for _ in range(3)]
+    picks = [[q.name for q in few_shards(w, w.queues, 100)] for _ in range(3)]
     assert picks == [
         ["q", "q#1", "q#2", "q#3"],
         ["q#4", "q#5", "q", "q#1"],
         ["q#2", "q#3", "q#4", "q#5"],
     ]
     # few free slots: one shard per trip, every shard in turn
-    singles = [w._few_shards(w.queues, 3)[0].name for _ in range(6)]
+    singles = [few_shards(w, w.queues, 3)[0].name for _ in range(6)]
     assert sorted(singles) == sorted(app.shards("q"))
