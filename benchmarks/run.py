@@ -33,6 +33,7 @@ import sys
 import tempfile
 import time
 import traceback
+from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -301,40 +302,29 @@ class Bench:
 
     # A ------------------------------------------------------------------
     def workload_a(self, a: BaseAdapter) -> dict[str, Any]:
-        n, out = self.args.n, {}
-        rs = []
-        for i in range(self.args.runs):
-            self.flush()
-            t = time.perf_counter()
-            a.enqueue_one(n, "noop")
-            d = time.perf_counter() - t
-            rs.append({"seconds": d, "jobs_per_s": n / d})
-            log(f"  [{a.name}] A one-by-one run {i + 1}: {n / d:,.0f} jobs/s")
-        out["one"] = summarize(rs)
+        out: dict[str, Any] = {"one": self.timed_enqueues(a, "one-by-one", a.enqueue_one)}
         if a.has_sync_one:
-            rs = []
-            for i in range(self.args.runs):
-                self.flush()
-                t = time.perf_counter()
-                a.enqueue_one_sync(n, "noop")
-                d = time.perf_counter() - t
-                rs.append({"seconds": d, "jobs_per_s": n / d})
-                log(f"  [{a.name}] A one-by-one (sync) run {i + 1}: {n / d:,.0f} jobs/s")
-            out["one_sync"] = summarize(rs)
+            out["one_sync"] = self.timed_enqueues(a, "one-by-one (sync)", a.enqueue_one_sync)
         if a.bulk_na is not None:
             out["bulk"] = {"na": a.bulk_na}
         else:
-            rs = []
-            for i in range(self.args.runs):
-                self.flush()
-                t = time.perf_counter()
-                a.enqueue_bulk(n, "noop")
-                d = time.perf_counter() - t
-                rs.append({"seconds": d, "jobs_per_s": n / d})
-                log(f"  [{a.name}] A bulk run {i + 1}: {n / d:,.0f} jobs/s")
-            out["bulk"] = summarize(rs)
+            out["bulk"] = self.timed_enqueues(a, "bulk", a.enqueue_bulk)
             out["bulk"]["how"] = a.bulk_how
         return out
+
+    def timed_enqueues(
+        self, a: BaseAdapter, label: str, enqueue: Callable[[int, str], None]
+    ) -> dict[str, Any]:
+        """Median of the runs of `enqueue(n, "noop")`, each on a flushed Redis."""
+        n, rs = self.args.n, []
+        for i in range(self.args.runs):
+            self.flush()
+            t = time.perf_counter()
+            enqueue(n, "noop")
+            d = time.perf_counter() - t
+            rs.append({"seconds": d, "jobs_per_s": n / d})
+            log(f"  [{a.name}] A {label} run {i + 1}: {n / d:,.0f} jobs/s")
+        return summarize(rs)
 
     # B (+E) ---------------------------------------------------------------
     def drain_once(self, a: BaseAdapter, procs: int, cost: bool) -> dict[str, Any]:
