@@ -89,12 +89,11 @@ class Worker:
         self._trips: set[asyncio.Task[None]] = set()  # round trips under way
         self._closed = asyncio.Event()  # set when run() ends: the side loops stop
         self._room = asyncio.Event()  # set when a slot may have freed (see wait_room)
-        self._leaving = asyncio.Event()  # set when a stop begins or run() ends
         # The park loop holds one slot while its registration stands (a
         # hand-off may come for it): claims leave it free; a claim plan that
         # wants it sets _unpark, and the park loop withdraws (see _loops.park).
         self.parked = 0
-        self._unpark = asyncio.Event()  # set with _leaving too
+        self._unpark = asyncio.Event()  # set too when a stop begins or run() ends
         self._failures = 0  # consecutive failed round trips
         self._first_outcome_at = 0.0  # loop time the oldest pending outcome arrived
         # A round trip worth sending at once: a quarter of the slots, at most 50.
@@ -128,7 +127,6 @@ class Worker:
             return
         self._stopping = True
         self._event.set()
-        self._leaving.set()
         self._unpark.set()
         log.info("worker %s stopping: %d jobs running", self.id, self._executing)
         while self._prefetched:  # never started: back at once
@@ -171,10 +169,8 @@ class Worker:
         client = self.app.async_client()
         self._closed = asyncio.Event()
         self._room = asyncio.Event()
-        self._leaving = asyncio.Event()
         self._unpark = asyncio.Event()
         if self._stopping:
-            self._leaving.set()
             self._unpark.set()
         # The side loops end by themselves once the worker closes; they are
         # never cancelled: on Python 3.11 a cancel can be lost inside client
@@ -197,7 +193,6 @@ class Worker:
         finally:
             self._closed.set()
             self._room.set()
-            self._leaving.set()
             self._unpark.set()
             await asyncio.gather(*helpers, return_exceptions=True)
             await _loops.leave(self, client)
