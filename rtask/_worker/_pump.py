@@ -66,7 +66,7 @@ def linger_s(worker: Worker) -> float:
     running = worker.in_flight()
     if worker._stopping or running == 0:
         return 0.0
-    free = worker._capacity() - running - sum(q.claiming for q in worker.queues) - worker.parked
+    free = worker.free_slots() - worker.parked
     if not any(q.may_have_work for q in worker.queues):
         free = 0
     # Only outcomes gather: with none pending, free slots are claimed at
@@ -121,8 +121,7 @@ def plan(worker: Worker) -> tuple[list[Any], list[Any]]:
                     )
                 )
                 handlers.append(on_finish(worker, q, list(outcomes)))
-    reserved = worker.in_flight() + sum(q.claiming for q in worker.queues) + worker.parked
-    free = 0 if worker._stopping else worker._capacity() - reserved
+    free = 0 if worker._stopping else worker.free_slots() - worker.parked
     wanting = [q for q in worker.queues if q.may_have_work and q.tasks]
     if free <= 0 and worker.parked and wanting:
         worker._unpark.set()  # the parked slot is wanted: the park loop withdraws

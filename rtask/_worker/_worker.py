@@ -222,10 +222,14 @@ class Worker:
         slot, a graceful stop began or run() is ending."""
         await self._unpark.wait()
 
+    def free_slots(self) -> int:
+        """Slots neither held nor reserved by a claim under way (which may
+        bring a job each); the parked slot among them (claims: minus parked)."""
+        return self._capacity() - self.in_flight() - sum(q.claiming for q in self.queues)
+
     def has_room(self) -> bool:
-        """True while a slot is free: held jobs and claims under way (which
-        may each bring a job) are fewer than the worker may hold."""
-        return self.in_flight() + sum(q.claiming for q in self.queues) < self._capacity()
+        """True while a slot is free (see free_slots)."""
+        return self.free_slots() > 0
 
     def may_park(self) -> bool:
         """Whether the park loop may hold a slot for a hand-off: one is free,
