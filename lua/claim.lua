@@ -117,9 +117,12 @@ local function rate_room(i)
   return room[i]
 end
 
-local function rate_log(i, when, member)
+-- Logs the claim of job `id` under fencing token `token` in task i's rate
+-- log (member "<id>:<token>"), if the task has a limit. The member is built
+-- only then: this runs once per job claimed.
+local function rate_log(i, id, token)
   if room[i] ~= nil then
-    add_to(rate_adds, KEYS[3 + 2 * ntasks + i], when, member)
+    add_to(rate_adds, KEYS[3 + 2 * ntasks + i], now, id .. ':' .. token)
   end
 end
 
@@ -227,8 +230,10 @@ local function resolve()
       out[#out + 1] = id
       out[#out + 1] = enc
       out[#out + 1] = values[2 * k]
-      rate_log(i, now, id .. ':' .. st.c)
-      emit_event(events, 'started', id, st, now, {'w', worker})
+      rate_log(i, id, st.c)
+      if events then  -- (its extra fields are a table per job: built only when on)
+        emit_event(events, 'started', id, st, now, {'w', worker})
+      end
     else
       missing = missing + 1
       claimed_of[i] = claimed_of[i] - 1
