@@ -8,7 +8,9 @@ the script ran inside it) after each call:
 
 * enqueue one: `Task.enqueue_sync`, one `enqueue_plain.lua` call per job;
 * enqueue bulk: `Task.enqueue_many_sync`, 1,000 jobs per call;
-* claim: `claim.lua`, `--batch` jobs per call from a ready set of N jobs;
+* claim: `claim.lua`, `--batch` jobs per call from a ready set of N jobs
+  (eager calls: each also reads the scheduled set's head, one ZRANGE a call,
+  which a busy worker's lazy claims skip);
 * finish: `finish.lua`, the claimed jobs succeeded, `--batch` outcomes per
   call; split into the calls before the succeeded index reaches its
   retention cap and the calls at the cap, which also trim (delete) as many

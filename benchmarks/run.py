@@ -655,7 +655,7 @@ def render_markdown(data: dict[str, Any]) -> str:
     L.append("")
     fw = data["frameworks"]
     L += _table_main(data, fw, args)
-    L += _table_targets(data, fw)
+    L += _table_targets(fw)
     L += _table_cost(fw)
     L += _table_config(fw)
     return "\n".join(L)
@@ -791,17 +791,13 @@ def _target_rows_b(me: dict[str, Any], peers: dict[str, Any]) -> list[Row]:
     return rows
 
 
-def _target_rows_a(me: dict[str, Any], base: dict[str, Any]) -> list[Row]:
+def _target_rows_a(me: dict[str, Any]) -> list[Row]:
     rows = []
-    # each enqueue against the loop of its own kind: the sync one (when the
-    # framework has one) against the sync loop, the async one against asyncio
-    for key, label, kind in (
-        ("lpush_sync", "sync", "one_sync"),
-        ("lpush_async", "asyncio", "one"),
-    ):
+    # each enqueue against the LPUSH loop of its own kind, run just before
+    # each of its runs (Bench.workload_a): the median of the per-run ratios
+    for label, kind in (("sync", "one_sync"), ("asyncio", "one")):
         ratio = _get(me, "A", kind, "ratio_to_lpush")
         if ratio is not None:
-            # paired runs (see Bench.workload_a): the median of the per-run ratios
             rows.append(
                 (
                     f"A, one at a time: within 15% of the {label} LPUSH loop",
@@ -809,18 +805,6 @@ def _target_rows_a(me: dict[str, Any], base: dict[str, Any]) -> list[Row]:
                     f"run beside it ({_f(_get(me, 'A', kind, 'lpush_jobs_per_s'))}; "
                     "median of per-run ratios)",
                     _verdict(ratio >= 0.85),
-                )
-            )
-            continue
-        # results from before the pairing: the loop run before every framework
-        one = _get(me, "A", kind, "jobs_per_s") or _get(me, "A", "one", "jobs_per_s")
-        lp = _get(base, key, "jobs_per_s")
-        if one is not None and lp:
-            rows.append(
-                (
-                    f"A, one at a time: within 15% of the {label} LPUSH loop",
-                    f"{_f(one)} = {one / lp:.0%} of {_f(lp)}",
-                    _verdict(one >= 0.85 * lp),
                 )
             )
     bulk = _get(me, "A", "bulk", "jobs_per_s")
@@ -854,17 +838,13 @@ def _target_rows_cde(me: dict[str, Any], peers: dict[str, Any]) -> list[Row]:
     return rows
 
 
-def _table_targets(data: dict[str, Any], fw: dict[str, Any]) -> list[str]:
+def _table_targets(fw: dict[str, Any]) -> list[str]:
     """rtask against the targets of issue #5, from this run's medians."""
     me = fw.get("rtask")
     if not me or me.get("status") != "ok":
         return []
     peers = {n: r for n, r in fw.items() if n != "rtask" and r.get("status") == "ok"}
-    rows = (
-        _target_rows_b(me, peers)
-        + _target_rows_a(me, data.get("baseline") or {})
-        + _target_rows_cde(me, peers)
-    )
+    rows = _target_rows_b(me, peers) + _target_rows_a(me) + _target_rows_cde(me, peers)
     if not rows:
         return []
     L = ["### rtask against its targets (issue #5)", ""]
