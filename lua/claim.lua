@@ -148,6 +148,23 @@ local function claimed_record(raw, st)
   return string.sub(raw, 1, -2) .. tail_head .. st.a .. ',"c":' .. st.c .. tail_rest
 end
 
+-- A record as an enqueue wrote it, untouched since, is claimed without a
+-- decode: its first keys are "ct", "due", then the client's state body in its
+-- fixed order (rtask/_protocol/_enqueue.py, state_body: t, s, a, m, p, c), so
+-- the pattern, anchored at the record's start, reads top-level keys; and no
+-- key "s" comes after them, because every tail a script appends to a record
+-- begins with `,"s":"` (this script's, enqueue_plain.lua's hand-off, finish's
+-- first success). Then it is waiting (not retrying), with attempt 0 and token
+-- 0. Anything else (rewritten by cjson, metadata with such a text) takes the
+-- decode: a false "not fresh" costs time, never a wrong state.
+local FRESH = '^{"ct":%d+,"due":%d+,"t":"[^"\\]*","s":"scheduled","a":0,"m":%d+,"p":%-?%d+,"c":0,'
+local fresh_tail = tail_head .. '1,"c":1' .. tail_rest
+
+local function fresh(raw)
+  local _, e = string.find(raw, FRESH)
+  return e ~= nil and not string.find(raw, ',"s":"', e, true)
+end
+
 -- 2. Pop ready jobs: each pass offers every task still in play an equal
 -- share of what is still wanted, the share counted when the task's turn
 -- comes (what is wanted over the tasks of the pass not served yet), so what
@@ -216,13 +233,21 @@ local function resolve()
     local i = popped_task[k]
     local raw = values[2 * k - 1]
     if raw then
-      local st = cjson.decode(raw)
-      if st.s == 'retrying' then
-        retried_of[i] = (retried_of[i] or 0) + 1
+      local enc, token
+      if not events and fresh(raw) then  -- (an event needs the decoded state)
+        enc, token = string.sub(raw, 1, -2) .. fresh_tail, 1
+      else
+        local st = cjson.decode(raw)
+        if st.s == 'retrying' then
+          retried_of[i] = (retried_of[i] or 0) + 1
+        end
+        st.a = st.a + 1
+        st.c = st.c + 1
+        enc, token = claimed_record(raw, st), st.c
+        if events then  -- (its extra fields are a table per job: built only when on)
+          emit_event(events, 'started', id, st, now, {'w', worker})
+        end
       end
-      st.a = st.a + 1
-      st.c = st.c + 1
-      local enc = claimed_record(raw, st)
       records[#records + 1] = id
       records[#records + 1] = enc
       leases[#leases + 1] = lease_until
@@ -230,10 +255,7 @@ local function resolve()
       out[#out + 1] = id
       out[#out + 1] = enc
       out[#out + 1] = values[2 * k]
-      rate_log(i, id, st.c)
-      if events then  -- (its extra fields are a table per job: built only when on)
-        emit_event(events, 'started', id, st, now, {'w', worker})
-      end
+      rate_log(i, id, token)
     else
       missing = missing + 1
       claimed_of[i] = claimed_of[i] - 1

@@ -91,13 +91,42 @@ end
 -- its lease is read (rare: one ZSCORE each).
 local raws = redis.call('HMGET', jobs, unpack(ids))
 
+-- The common outcome, read without a decode: the first success of a job
+-- whose record is an enqueue's, untouched but for claim.lua's tail (see
+-- claim.lua's FRESH): the prefix, anchored at the record's start, gives its
+-- task; the first later key "s" begins the claim's tail, which ends the
+-- record and holds the token; and none of "u" (unique), "sc" (a schedule's
+-- job) or "ft" (finished before) is in it, since each asks for more than the
+-- plain success below. Returns the task, or nil: then the decode decides
+-- (also for a token that does not match), as for every other outcome.
+local FRESH_TASK = '^{"ct":%d+,"due":%d+,"t":"([^"\\]*)","s":"scheduled","a":0,"m":%d+,"p":%-?%d+,"c":0,'
+local CLAIMED_TAIL = '^,"s":"running","a":%d+,"c":(%d+),"w":"[^"\\]*","st":%d+}$'
+
+local function plain_running(raw, token)
+  local _, e, task = string.find(raw, FRESH_TASK)
+  if not e then
+    return nil
+  end
+  local tail = string.find(raw, ',"s":"', e, true)
+  if not tail or string.match(raw, CLAIMED_TAIL, tail) ~= token
+    or string.find(raw, '"u":', e, true) or string.find(raw, '"sc":', e, true)
+    or string.find(raw, '"ft":', e, true) then
+    return nil
+  end
+  return task
+end
+
 local states, codes, seen = {}, {}, {}
+local plain = {}  -- outcome k -> task, for the plain first successes
 local error_fields, error_of = {}, {}
 for k, id in ipairs(ids) do
   local j = first + 6 * (k - 1)
   local code = tonumber(ARGV[j + 2])
   local result
-  if not raws[k] then
+  local task = code == 1 and not events and not seen[id] and raws[k] and plain_running(raws[k], ARGV[j + 1])
+  if task then
+    result, plain[k] = 1, task
+  elseif not raws[k] then
     result = -1
   else
     local st = cjson.decode(raws[k])
@@ -197,8 +226,24 @@ end
 local succeeded_tail = ',"s":"succeeded","ft":'
 local gone = {}
 for k, id in ipairs(ids) do
-  local result, st = out[k + 1], states[k]
-  if result == 1 or result == 2 then
+  local result, st, task = out[k + 1], states[k], plain[k]
+  if task then
+    -- what release, terminal() and apply() do for a first success of a job
+    -- with no unique identity and no schedule (no event: events are off)
+    gone[#gone + 1] = id
+    released[task] = (released[task] or 0) + 1
+    add_to(zadds, indexes.succeeded, now, id)
+    finished.succeeded = (finished.succeeded or 0) + 1
+    finished_ids[#finished_ids + 1] = id
+    done_count[task] = (done_count[task] or 0) + 1
+    local blob = ARGV[first + 6 * (k - 1) + 4]
+    if blob ~= '' then
+      writes[#writes + 1] = id .. ':r'
+      writes[#writes + 1] = blob
+    end
+    writes[#writes + 1] = id
+    writes[#writes + 1] = string.sub(raws[k], 1, -2) .. succeeded_tail .. now .. '}'
+  elseif result == 1 or result == 2 then
     gone[#gone + 1] = id
     released[st.t] = (released[st.t] or 0) + 1
     local j = first + 6 * (k - 1)

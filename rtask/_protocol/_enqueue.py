@@ -39,7 +39,10 @@ def state_body(
 ) -> bytes:
     """The state JSON of a new job without "{" (enqueue.lua adds "ct" and "due").
 
-    Labels ("lb") and metadata ("md") are written only when not empty.
+    Labels ("lb") and metadata ("md") are written only when not empty. The
+    order of the first keys (t, s, a, m, p, c) is read by claim.lua and
+    finish.lua to claim and finish a fresh record without decoding it
+    (lua/README.md): keep it.
     """
     state: dict[str, Any] = {
         "t": task,
