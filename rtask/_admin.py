@@ -2,19 +2,21 @@
 
 The pure core (`stats`, `workers`: one script call each, named after its Lua
 file) and the plans built on it are written once, as generators that yield the
-calls to send and receive their replies; `drive_sync` and `drive_async` are
-the thin shells that send them. Nothing here writes to Redis but `cancel_job`.
+calls to send and receive their replies; `drive_sync` and `drive_async` (in
+`_plan`) are the thin shells that send them. Nothing here writes to Redis but
+`cancel_plan`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Generator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from ._errors import JobNotFound
 from ._job import JobInfo
 from ._keys import QueueKeys, check_job_id, check_queue
+from ._plan import Plan
 from ._protocol import Call, CancelResult, RawJob, cancel, read_job
 from ._protocol_manage import task_names
 from ._scripts import script
@@ -22,16 +24,7 @@ from ._shards import logical_queue, lookup_order, merge_stats, physical_queues
 
 if TYPE_CHECKING:
     from ._app import App
-    from ._client import AsyncClient, SyncClient
 
-T = TypeVar("T")
-
-# A plan yields batches of calls, receives their replies, and returns its value.
-Plan = Generator[list[Call[Any]], list[Any], T]
-
-# A worker is live while its last heartbeat is at most this old. Workers
-# heartbeat every lease_s / 3 (10 s by default) even when idle.
-LIVE_S = 60.0
 # Most workers listed per queue, and most running jobs read to count what
 # each worker holds (bounds the work of one workers.lua call).
 MAX_WORKERS = 1000
@@ -77,7 +70,7 @@ class QueueStats:
     failed: int
     cancelled: int
     oldest_queued_s: float | None  # how long the longest-waiting due job has waited
-    workers: int  # live workers (heartbeat within LIVE_S)
+    workers: int  # live workers (a heartbeat within the last live_s seconds)
     # a sharded queue: the stats of each of its shards, home first (else empty)
     shards: list[QueueStats] = field(default_factory=list)
 
@@ -344,26 +337,3 @@ def cancel_plan(
         raise JobNotFound(f"no job {job_id!r} in queue {queue!r}")
     assert isinstance(result, CancelResult)
     return info, result
-
-
-# ---------------------------------------------------------------- shells
-
-
-def drive_sync(client: SyncClient, plan: Plan[T]) -> T:
-    """Run `plan`, sending its calls with the sync client."""
-    try:
-        calls = next(plan)
-        while True:
-            calls = plan.send(client.run_many(calls))
-    except StopIteration as stop:
-        return stop.value  # type: ignore[no-any-return]
-
-
-async def drive_async(client: AsyncClient, plan: Plan[T]) -> T:
-    """Run `plan`, sending its calls with the async client."""
-    try:
-        calls = next(plan)
-        while True:
-            calls = plan.send(await client.run_many(calls))
-    except StopIteration as stop:
-        return stop.value  # type: ignore[no-any-return]

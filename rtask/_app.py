@@ -1,4 +1,7 @@
-"""The App: where tasks are registered and how Redis is reached."""
+"""The App: where tasks are registered and how Redis is reached.
+
+The operator views (`stats`, `workers`, `job`, …) import `_admin` when first
+called: a worker never calls them, and its start-up should not pay for that."""
 
 from __future__ import annotations
 
@@ -9,18 +12,6 @@ import weakref
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar, overload
 
-from ._admin import (
-    LIVE_S,
-    QueueStats,
-    TaskType,
-    WorkerInfo,
-    drive_async,
-    drive_sync,
-    info_plan,
-    stats_plan,
-    task_types_plan,
-    workers_plan,
-)
 from ._app_manage import ManageMixin
 from ._app_schedules import ScheduleMethods
 from ._backoff import BackoffLike
@@ -30,12 +21,14 @@ from ._errors import ConfigError, UnknownTask
 from ._job import Job, SyncJob
 from ._keys import QueueKeys, check_prefix, check_queue, queue_keys
 from ._middleware import Middleware, RateLimitLike, check_middleware
+from ._plan import drive_async, drive_sync
 from ._protocol import Retention
 from ._shards import check_physical_queue, check_table, shard_names
 from ._task import Task, remote_function
 from ._unique import Unique
 
 if TYPE_CHECKING:
+    from ._admin import QueueStats, TaskType, WorkerInfo
     from ._events import Event
     from ._worker import Worker
 
@@ -50,6 +43,11 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 DEFAULT_URL = "redis://localhost:6379/0"
+
+# A worker is live while its last heartbeat is at most this old (the default
+# `live_s` of `stats` and `workers`). Workers heartbeat every lease_s / 3
+# (10 s by default) even when idle.
+LIVE_S = 60.0
 
 
 class _TaskDecorator(Protocol):
@@ -321,6 +319,7 @@ class App(ScheduleMethods, ManageMixin):
         task, finished jobs kept, the oldest queued job's wait and the workers
         with a heartbeat in the last `live_s` seconds.
         """
+        from ._admin import stats_plan
 
         return await drive_async(self.async_client(), stats_plan(self, queues, live_s))
 
@@ -328,16 +327,21 @@ class App(ScheduleMethods, ManageMixin):
         self, queues: Sequence[str] | None = None, *, live_s: float = LIVE_S
     ) -> list[QueueStats]:
         """`stats` for sync code."""
+        from ._admin import stats_plan
 
         return drive_sync(self.sync_client(), stats_plan(self, queues, live_s))
 
     async def task_types(self, queues: Sequence[str] | None = None) -> list[TaskType]:
         """Task names known on each queue: every task ever enqueued there (by
         any producer of the fleet) and those this App registers."""
+        from ._admin import task_types_plan
+
         return await drive_async(self.async_client(), task_types_plan(self, queues))
 
     def task_types_sync(self, queues: Sequence[str] | None = None) -> list[TaskType]:
         """`task_types` for sync code."""
+        from ._admin import task_types_plan
+
         return drive_sync(self.sync_client(), task_types_plan(self, queues))
 
     async def workers(
@@ -345,6 +349,7 @@ class App(ScheduleMethods, ManageMixin):
     ) -> list[WorkerInfo]:
         """Workers with a heartbeat in the last `live_s` seconds, per queue, with
         the number of jobs each holds."""
+        from ._admin import workers_plan
 
         return await drive_async(self.async_client(), workers_plan(self, queues, live_s))
 
@@ -352,11 +357,13 @@ class App(ScheduleMethods, ManageMixin):
         self, queues: Sequence[str] | None = None, *, live_s: float = LIVE_S
     ) -> list[WorkerInfo]:
         """`workers` for sync code."""
+        from ._admin import workers_plan
 
         return drive_sync(self.sync_client(), workers_plan(self, queues, live_s))
 
     async def job(self, job_id: str, queue: str = "default") -> Job[Any]:
         """A handle on the existing job `job_id`, or `JobNotFound`."""
+        from ._admin import info_plan
 
         info = await drive_async(self.async_client(), info_plan(self, job_id, queue))
         return Job(self, job_id, info.queue, info.task, created=False)
@@ -386,6 +393,7 @@ class App(ScheduleMethods, ManageMixin):
 
     def job_sync(self, job_id: str, queue: str = "default") -> SyncJob[Any]:
         """`job` for sync code: a `SyncJob`, or `JobNotFound`."""
+        from ._admin import info_plan
 
         info = drive_sync(self.sync_client(), info_plan(self, job_id, queue))
         return SyncJob(self, job_id, info.queue, info.task, created=False)

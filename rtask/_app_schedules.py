@@ -1,6 +1,10 @@
 """The App's schedule methods: declare in code (`app.schedule`, `@app.cron`)
 and manage at runtime (add, get, list, count, stop, trigger; async and
-`_sync`). A mixin of App, so `_app.py` stays about tasks and connections."""
+`_sync`). A mixin of App, so `_app.py` stays about tasks and connections.
+
+The runtime methods import `_schedules` (and `schedule` imports `_schedule`)
+when first called: a worker never calls them, and its start-up should not pay
+for importing them."""
 
 from __future__ import annotations
 
@@ -8,25 +12,17 @@ from collections.abc import Callable, Coroutine, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar, cast, overload
 
-from ._admin import drive_async, drive_sync
 from ._errors import InvalidSchedule
 from ._job import Job, SyncJob
-from ._protocol_schedules import ScheduleResult, StopReply
-from ._schedule import Schedule, ScheduleInfo, make_schedule
-from ._schedules import (
-    Order,
-    SchedulePage,
-    add_plan,
-    get_plan,
-    list_plan,
-    stop_plan,
-    trigger_plan,
-)
+from ._plan import drive_async, drive_sync
 from ._task import Task
-from ._timing import Missed
 
 if TYPE_CHECKING:
     from ._app import App
+    from ._protocol_schedules import ScheduleResult, StopReply
+    from ._schedule import Schedule, ScheduleInfo
+    from ._schedules import Order, SchedulePage
+    from ._timing import Missed
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -78,6 +74,8 @@ class ScheduleMethods:
         manual=True). It is upserted by id (default: the task's name) when a
         worker of the task's queue starts. Invalid input raises
         InvalidSchedule here, before anything is stored."""
+        from ._schedule import make_schedule
+
         s = make_schedule(
             task,
             id=id,
@@ -124,6 +122,8 @@ class ScheduleMethods:
     ) -> list[ScheduleResult]:
         """Store schedules now, each with its first job (by id: upsert, or
         leave existing ids untouched with `if_not_exists`)."""
+        from ._schedules import add_plan
+
         plan = add_plan(_app(self), schedules, if_not_exists=if_not_exists)
         return await drive_async(_app(self).async_client(), plan)
 
@@ -131,17 +131,23 @@ class ScheduleMethods:
         self, schedules: Sequence[Schedule], *, if_not_exists: bool = False
     ) -> list[ScheduleResult]:
         """`add_schedules` for sync code."""
+        from ._schedules import add_plan
+
         plan = add_plan(_app(self), schedules, if_not_exists=if_not_exists)
         return drive_sync(_app(self).sync_client(), plan)
 
     async def get_schedule(self, schedule_id: str, queue: str | None = None) -> ScheduleInfo:
         """Schedule `schedule_id`, or ScheduleNotFound."""
+        from ._schedules import get_plan
+
         return await drive_async(
             _app(self).async_client(), get_plan(_app(self), schedule_id, queue)
         )
 
     def get_schedule_sync(self, schedule_id: str, queue: str | None = None) -> ScheduleInfo:
         """`get_schedule` for sync code."""
+        from ._schedules import get_plan
+
         return drive_sync(_app(self).sync_client(), get_plan(_app(self), schedule_id, queue))
 
     async def list_schedules(
@@ -158,6 +164,8 @@ class ScheduleMethods:
     ) -> SchedulePage:
         """Schedules matching the filters, one page at a time (`page` is the
         last page's `next_page`)."""
+        from ._schedules import list_plan
+
         plan = list_plan(
             _app(self),
             queues=queues,
@@ -184,6 +192,8 @@ class ScheduleMethods:
         page: str | None = None,
     ) -> SchedulePage:
         """`list_schedules` for sync code."""
+        from ._schedules import list_plan
+
         plan = list_plan(
             _app(self),
             queues=queues,
@@ -235,6 +245,8 @@ class ScheduleMethods:
     ) -> StopReply:
         """Stop a schedule: no more jobs are planned. Its active job runs to
         its end, unless `cancel_active` cancels it."""
+        from ._schedules import stop_plan
+
         plan = stop_plan(_app(self), schedule_id, queue, cancel_active=cancel_active, reason=reason)
         return await drive_async(_app(self).async_client(), plan)
 
@@ -247,6 +259,8 @@ class ScheduleMethods:
         reason: str = "stopped",
     ) -> StopReply:
         """`stop_schedule` for sync code."""
+        from ._schedules import stop_plan
+
         plan = stop_plan(_app(self), schedule_id, queue, cancel_active=cancel_active, reason=reason)
         return drive_sync(_app(self).sync_client(), plan)
 
@@ -254,6 +268,8 @@ class ScheduleMethods:
         """Run a schedule now (a job for "now" takes the place of a waiting
         future tick's job; one already due or retrying is made due now; a
         running one is returned as is). Returns the job's handle."""
+        from ._schedules import trigger_plan
+
         q, task, job_id = await drive_async(
             _app(self).async_client(), trigger_plan(_app(self), schedule_id, queue)
         )
@@ -261,6 +277,8 @@ class ScheduleMethods:
 
     def trigger_schedule_sync(self, schedule_id: str, queue: str | None = None) -> SyncJob[Any]:
         """`trigger_schedule` for sync code."""
+        from ._schedules import trigger_plan
+
         q, task, job_id = drive_sync(
             _app(self).sync_client(), trigger_plan(_app(self), schedule_id, queue)
         )

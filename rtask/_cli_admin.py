@@ -18,11 +18,12 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from ._admin import QueueStats, WorkerInfo, cancel_plan, drive_sync, info_plan
+from ._admin import QueueStats, WorkerInfo, cancel_plan, info_plan
 from ._errors import RtaskError
 from ._events import Event
 from ._history import Execution
 from ._job import JobInfo
+from ._plan import drive_sync
 from ._protocol import CancelResult
 
 if TYPE_CHECKING:

@@ -10,11 +10,11 @@ from typing import Any
 
 import click
 
-from ._admin import drive_sync
 from ._cli_admin import _echo_json, _operating, _queue_list, job_json, jobs, table
 from ._job import JobStatus
 from ._list import Filter as JobFilter
 from ._manage import Prune, prune_plan
+from ._plan import drive_sync
 
 _STATUS = click.Choice([s.value for s in JobStatus])
 _FINISHED = click.Choice(["succeeded", "failed", "cancelled"])

@@ -21,12 +21,13 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from ._admin import Plan, QueueStats, stats_plan
+from ._admin import QueueStats, stats_plan
 from ._errors import InvalidInput
 from ._job import JobInfo, JobStatus
 from ._keys import QueueKeys
 from ._list_created import ORDERS, created_doc, created_plan, statuses_of
 from ._manage import queue_tasks
+from ._plan import Plan
 from ._protocol import Call
 from ._protocol_manage import ListReply, list_page
 

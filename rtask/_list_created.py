@@ -16,9 +16,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from ._admin import Plan
 from ._errors import InvalidInput
 from ._job import JobInfo, JobStatus
+from ._plan import Plan
 from ._protocol_manage import ListReply
 
 if TYPE_CHECKING:

@@ -13,12 +13,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ._admin import Plan, info_plan
+from ._admin import info_plan
 from ._codec import encode
 from ._errors import InvalidInput, JobNotFound, JobStateError, PayloadTooLarge
 from ._history import Execution
 from ._job import JobInfo, JobStatus
 from ._keys import QueueKeys, check_queue
+from ._plan import Plan
 from ._protocol import RawJob, read_job
 from ._protocol_manage import (
     MANAGE_BATCH,

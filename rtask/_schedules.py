@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
 
-from ._admin import Plan, default_queues
+from ._admin import default_queues
 from ._errors import InvalidInput, InvalidSchedule, ScheduleNotFound
+from ._plan import Plan
 from ._protocol_schedules import (
     ScheduleResult,
     SchedulesReply,
