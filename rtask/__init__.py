@@ -10,8 +10,10 @@ job = await add.enqueue(1, 2)
 assert await job.result(timeout=5) == 3
 """
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from . import backoff, middleware
-from ._admin import QueueStats, TaskStats, TaskType, WorkerInfo
 from ._app import App
 from ._codec import Codec, JsonCodec, MsgpackCodec
 from ._context import JobContext, current_job
@@ -36,18 +38,21 @@ from ._errors import (
     Snooze,
     UnknownTask,
 )
-from ._events import Event
 from ._history import Execution, ExecutionOutcome
 from ._job import Job, JobInfo, JobStatus, SyncJob
-from ._list import Filter as JobFilter
-from ._list import JobPage
-from ._manage import CancelledJob, Prune
 from ._protocol import Retention
-from ._schedule import Schedule, ScheduleInfo
-from ._schedules import SchedulePage
 from ._task import BoundTask, Task
 from ._unique import Replace, Unique
 from ._worker import Worker, WorkerConfig
+
+if TYPE_CHECKING:
+    from ._admin import QueueStats, TaskStats, TaskType, WorkerInfo
+    from ._events import Event
+    from ._list import Filter as JobFilter
+    from ._list import JobPage
+    from ._manage import CancelledJob, Prune
+    from ._schedule import Schedule, ScheduleInfo
+    from ._schedules import SchedulePage
 
 __version__ = "0.1.0"
 
@@ -106,3 +111,38 @@ __all__ = [
     "current_job",
     "middleware",
 ]
+
+# The public names of the operator views (stats, listing, management,
+# schedules): a worker never uses them, so their modules are imported on first
+# access (PEP 562) rather than here, and a worker's start-up does not pay for
+# them. Name -> (module, attribute); the TYPE_CHECKING imports mirror it.
+_DEFERRED = {
+    "CancelledJob": ("._manage", "CancelledJob"),
+    "Event": ("._events", "Event"),
+    "JobFilter": ("._list", "Filter"),
+    "JobPage": ("._list", "JobPage"),
+    "Prune": ("._manage", "Prune"),
+    "QueueStats": ("._admin", "QueueStats"),
+    "Schedule": ("._schedule", "Schedule"),
+    "ScheduleInfo": ("._schedule", "ScheduleInfo"),
+    "SchedulePage": ("._schedules", "SchedulePage"),
+    "TaskStats": ("._admin", "TaskStats"),
+    "TaskType": ("._admin", "TaskType"),
+    "WorkerInfo": ("._admin", "WorkerInfo"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    """A deferred public name (see _DEFERRED), imported on first access."""
+    try:
+        module, attribute = _DEFERRED[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(module, __name__), attribute)
+    globals()[name] = value  # later accesses find it without this function
+    return value
+
+
+def __dir__() -> list[str]:
+    """The module's names, the deferred ones included."""
+    return sorted({*globals(), *_DEFERRED})
