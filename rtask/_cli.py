@@ -1,4 +1,10 @@
-"""The `rtask` command: `rtask worker module:app …`."""
+"""The `rtask` command: `rtask worker module:app …`.
+
+The operator commands (`stats`, `jobs`, `schedules`, …) live in `_cli_admin`,
+`_cli_manage` and `_cli_schedules`, imported when one of them is looked up:
+`rtask worker` never uses them, and a worker's start-up should not pay for
+importing them (nor the read-side modules they import).
+"""
 
 from __future__ import annotations
 
@@ -17,10 +23,7 @@ from typing import Any
 
 import click
 
-from . import _cli_manage  # noqa: F401  (adds its commands to the jobs group)
 from ._app import DEFAULT_URL, App
-from ._cli_admin import COMMANDS as ADMIN_COMMANDS
-from ._cli_schedules import COMMANDS as SCHEDULE_COMMANDS
 from ._errors import ConfigError, RtaskError
 from ._worker import Worker
 from ._worker._health import HealthConfig, serving, startup_checks
@@ -50,7 +53,35 @@ def load_app(spec: str) -> App:
     return app
 
 
-@click.group()
+# The names of the commands of `_cli_admin` and `_cli_schedules` (a test
+# checks that they are exactly those modules' commands).
+OPERATOR_COMMANDS = ("events", "jobs", "schedules", "stats", "tasks", "workers")
+
+
+def operator_commands() -> dict[str, click.Command]:
+    """The operator commands by name (imported on the first call)."""
+    from . import _cli_manage  # noqa: F401  (adds its commands to the jobs group)
+    from ._cli_admin import COMMANDS as ADMIN_COMMANDS
+    from ._cli_schedules import COMMANDS as SCHEDULE_COMMANDS
+
+    return {str(c.name): c for c in (*ADMIN_COMMANDS, *SCHEDULE_COMMANDS)}
+
+
+class _Main(click.Group):
+    """The `rtask` group: its own commands, and the operator commands added on
+    the first lookup of one of them (click's lazy subcommands)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *OPERATOR_COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in OPERATOR_COMMANDS and cmd_name not in self.commands:
+            for command in operator_commands().values():
+                self.add_command(command)
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=_Main)
 @click.option("--log-level", default="INFO", show_default=True)
 def main(log_level: str) -> None:
     """rtask: Redis-backed distributed tasks."""
@@ -143,10 +174,6 @@ async def _run_worker(w: Worker, health: HealthConfig, burst: bool) -> None:
     await startup_checks(w.app.async_client())
     async with serving(w, health):
         await w.run(burst=burst)
-
-
-for _command in (*ADMIN_COMMANDS, *SCHEDULE_COMMANDS):
-    main.add_command(_command)
 
 
 @main.command()
