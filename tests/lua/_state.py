@@ -570,9 +570,15 @@ def new_job(
     timeout_ms: int = 0,
     tags: Sequence[str] = (),
     payload: bytes | None = None,
+    metadata: dict[str, Any] | None = None,
 ) -> proto.NewJob:
     body = proto.state_body(
-        task=task, max_attempts=max_attempts, priority=priority, timeout_ms=timeout_ms, tags=tags
+        task=task,
+        max_attempts=max_attempts,
+        priority=priority,
+        timeout_ms=timeout_ms,
+        tags=tags,
+        metadata=metadata,
     )
     data = f"payload-{job_id}".encode() if payload is None else payload
     return proto.NewJob(job_id, task, delay_ms, priority, body, data)

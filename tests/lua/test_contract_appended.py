@@ -92,15 +92,7 @@ def test_a_record_with_a_tail_is_reencoded_whole_on_its_next_claim(
 def test_metadata_that_looks_like_a_tail_only_costs_a_full_encode(
     client: SyncClient, keys: QueueKeys
 ) -> None:
-    body = proto.state_body(
-        task="t",
-        max_attempts=3,
-        priority=0,
-        timeout_ms=0,
-        tags=(),
-        metadata={"x": 1, "s": "running", "a": 7},
-    )
-    enqueue(client, keys, [proto.NewJob("j", "t", 0, 0, body, b"p")])
+    enqueue(client, keys, [new_job("j", metadata={"x": 1, "s": "running", "a": 7})])
 
     (job,) = claim(client, keys, 1).jobs
 

@@ -32,13 +32,6 @@ def record(client: SyncClient, keys: QueueKeys, job_id: str) -> dict[str, Any]:
     return state
 
 
-def with_metadata(job_id: str, metadata: dict[str, Any]) -> proto.NewJob:
-    body = proto.state_body(
-        task="t", max_attempts=3, priority=0, timeout_ms=0, tags=(), metadata=metadata
-    )
-    return proto.NewJob(job_id, "t", 0, 0, body, b"p")
-
-
 def test_a_fresh_record_and_its_reordered_twin_end_alike(
     client: SyncClient, keys: QueueKeys
 ) -> None:
@@ -81,7 +74,7 @@ def test_metadata_shaped_like_the_patterns_never_misleads_them(
         **{"u": "k", "sc": "s", "ft": 5},
         **tail_like,  # last: the record ends with a claim tail's text
     }
-    enqueue(client, keys, [with_metadata("j", metadata)])
+    enqueue(client, keys, [new_job("j", metadata=metadata)])
 
     (job,) = claim(client, keys, 1).jobs
 
