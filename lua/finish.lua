@@ -159,15 +159,29 @@ local done_count = {}  -- task -> jobs that succeeded or failed in this call
 local wake = false
 local retried = {}  -- task -> jobs that became retrying (one HINCRBY per task)
 
-local function terminal(id, st, status, when, next)
-  st.s = status
-  st.ft = st.ft or when
-  add_to(zadds, indexes[status], st.ft, id)
+-- A job of `task` ends with `status` at `ft`: its index, the call's counts
+-- and its waiters (the part of terminal() the fast path below shares).
+local function ended_as(id, task, status, ft)
+  add_to(zadds, indexes[status], ft, id)
   finished[status] = (finished[status] or 0) + 1
   finished_ids[#finished_ids + 1] = id
   if status ~= 'cancelled' then
-    done_count[st.t] = (done_count[st.t] or 0) + 1
+    done_count[task] = (done_count[task] or 0) + 1
   end
+end
+
+-- A succeeded job's result, when it returned one.
+local function store_result(id, blob)
+  if blob ~= '' then
+    writes[#writes + 1] = id .. ':r'
+    writes[#writes + 1] = blob
+  end
+end
+
+local function terminal(id, st, status, when, next)
+  st.s = status
+  st.ft = st.ft or when
+  ended_as(id, st.t, status, st.ft)
   release_unique(unique, unique_exp, id, st, retention[status][1])
   if st.sc then
     ended[#ended + 1] = {id, st, next}
@@ -193,10 +207,7 @@ end
 local function apply(id, st, code, delay, blob, next)
   if code == 1 then
     terminal(id, st, 'succeeded', now, next)
-    if blob ~= '' then
-      writes[#writes + 1] = id .. ':r'
-      writes[#writes + 1] = blob
-    end
+    store_result(id, blob)
   elseif code == 2 then
     add_error(id, blob, st.st)
     if st.a >= st.m then
@@ -228,19 +239,12 @@ local gone = {}
 for k, id in ipairs(ids) do
   local result, st, task = out[k + 1], states[k], plain[k]
   if task then
-    -- what release, terminal() and apply() do for a first success of a job
-    -- with no unique identity and no schedule (no event: events are off)
+    -- terminal() and apply() for a first success of a job with no unique
+    -- identity and no schedule (no event: events are off), without its state
     gone[#gone + 1] = id
     released[task] = (released[task] or 0) + 1
-    add_to(zadds, indexes.succeeded, now, id)
-    finished.succeeded = (finished.succeeded or 0) + 1
-    finished_ids[#finished_ids + 1] = id
-    done_count[task] = (done_count[task] or 0) + 1
-    local blob = ARGV[first + 6 * (k - 1) + 4]
-    if blob ~= '' then
-      writes[#writes + 1] = id .. ':r'
-      writes[#writes + 1] = blob
-    end
+    ended_as(id, task, 'succeeded', now)
+    store_result(id, ARGV[first + 6 * (k - 1) + 4])
     writes[#writes + 1] = id
     writes[#writes + 1] = string.sub(raws[k], 1, -2) .. succeeded_tail .. now .. '}'
   elseif result == 1 or result == 2 then
