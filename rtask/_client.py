@@ -37,7 +37,7 @@ from ._client_shared import _decoded as _decoded  # noqa: PLC0414
 from ._client_shared import _evalsha as _evalsha  # noqa: PLC0414
 from ._client_shared import _memory_lock as _memory_lock  # noqa: PLC0414
 from ._client_shared import _memory_servers as _memory_servers  # noqa: PLC0414
-from ._client_shared import check_url, is_cluster, is_memory, redact
+from ._client_shared import check_url, is_cluster, is_memory, is_sentinel, redact
 from ._client_sync import SyncClient
 
 __all__ = [
@@ -61,9 +61,9 @@ def async_client(url: str) -> AsyncClient:
         from ._cluster import AsyncClusterClient
 
         return AsyncClusterClient(url)
-    from ._sentinel import AsyncSentinelClient, is_sentinel
-
     if is_sentinel(url):
+        from ._sentinel import AsyncSentinelClient
+
         return AsyncSentinelClient(url)
     return AsyncClient(url)
 
@@ -74,8 +74,8 @@ def sync_client(url: str) -> SyncClient:
         from ._cluster import SyncClusterClient
 
         return SyncClusterClient(url)
-    from ._sentinel import SyncSentinelClient, is_sentinel
-
     if is_sentinel(url):
+        from ._sentinel import SyncSentinelClient
+
         return SyncSentinelClient(url)
     return SyncClient(url)

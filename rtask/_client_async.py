@@ -7,13 +7,9 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Sequence
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-import redis
-import redis.asyncio
-import redis.asyncio.client
-import redis.exceptions
-
+from . import _redis_errors as rx
 from ._client_shared import (
     _TRIES,
     _check_loaded,
@@ -28,7 +24,13 @@ from ._client_shared import (
 from ._errors import BackendError, map_redis_errors
 from ._protocol import Call
 from ._scripts import SCRIPT_NAMES, all_scripts
-from ._wire import AsyncWire, Parker, pack_evalsha, script_loads
+from ._wire import AsyncWire, Parker, pack, pack_evalsha, script_loads
+from ._wire_connect import PoolEndpoint, endpoint
+from ._wire_shared import _raised
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis as AsyncRedis
+    from redis.asyncio.client import PubSub
 
 T = TypeVar("T")
 
@@ -71,13 +73,11 @@ class Subscription(Protocol):
 class PubSubSubscription:
     """A `Subscription` on redis-py's pub/sub (memory://, cluster, Sentinel)."""
 
-    def __init__(self, pubsub: redis.asyncio.client.PubSub) -> None:
+    def __init__(self, pubsub: PubSub) -> None:
         self._pubsub = pubsub
 
     @classmethod
-    async def open(
-        cls, pubsub: redis.asyncio.client.PubSub, channels: list[str]
-    ) -> PubSubSubscription:
+    async def open(cls, pubsub: PubSub, channels: list[str]) -> PubSubSubscription:
         try:
             await pubsub.subscribe(*channels)
         except BaseException:
@@ -105,6 +105,8 @@ class AsyncClient:
     # The lean transport of a plain Redis URL; None for memory:// and for the
     # cluster and sentinel clients, which send through redis-py.
     _wire: AsyncWire | None = None
+    # redis-py's client, made when first asked for (see `redis`).
+    _redis: AsyncRedis | None = None
 
     def __init__(self, url: str) -> None:
         check_url(url)
@@ -116,19 +118,32 @@ class AsyncClient:
         if is_memory(url):
             import fakeredis.aioredis
 
-            self.redis: redis.asyncio.Redis = fakeredis.aioredis.FakeRedis(
-                server=_memory_server(url)
-            )
+            self._redis = fakeredis.aioredis.FakeRedis(server=_memory_server(url))
+        elif (native := endpoint(url)) is not None:
+            self._wire = AsyncWire(native)
         else:
-            # `redis` serves pub/sub and the few plain commands; the calls go
-            # through the wire. The pool itself is unbounded (redis-py's own
-            # raises at 100; its blocking pool costs a timer per command).
-            pool = redis.asyncio.ConnectionPool.from_url(url, max_connections=1 << 20)
-            pool.connection_class = _hiredis_packing(pool.connection_class)
-            self.redis = redis.asyncio.Redis(connection_pool=pool)
-            self._wire = AsyncWire(pool)
+            self._wire = AsyncWire(PoolEndpoint(self.redis.connection_pool))
         # memory:// only: most connections in use at once
         self._slots = asyncio.Semaphore(ASYNC_MAX_CONNECTIONS)
+
+    @property
+    def redis(self) -> AsyncRedis:
+        """redis-py's client of the URL, made at first use: it serves pub/sub
+        and plain commands for operators and tests (the calls go through the
+        wire), and a worker on a plain URL does without it (see `_redis_errors`)."""
+        if self._redis is None:
+            import redis.asyncio
+
+            # The pool is unbounded (redis-py's own raises at 100; its
+            # blocking pool costs a timer per command).
+            pool = redis.asyncio.ConnectionPool.from_url(self.url, max_connections=1 << 20)
+            pool.connection_class = _hiredis_packing(pool.connection_class)
+            self._redis = redis.asyncio.Redis(connection_pool=pool)
+        return self._redis
+
+    @redis.setter
+    def redis(self, client: AsyncRedis) -> None:
+        self._redis = client
 
     def __repr__(self) -> str:
         return f"AsyncClient({redact(self.url)!r})"
@@ -145,7 +160,7 @@ class AsyncClient:
                     for s in all_scripts():
                         pipe.script_load(s.source)
                     await pipe.execute()
-        except redis.exceptions.RedisError as exc:
+        except rx.redis_error() as exc:
             raise BackendError(f"loading the scripts failed: {exc}") from exc
         self._loads += 1
         self._loaded = True
@@ -157,7 +172,7 @@ class AsyncClient:
         for attempt in range(1, _TRIES + 1):
             try:
                 return call.decode(await self._send(call))
-            except redis.exceptions.ConnectionError as exc:
+            except rx.connection_error() as exc:
                 _give_up_unless_retryable(exc, [call], attempt)
         raise AssertionError("unreachable")
 
@@ -165,12 +180,12 @@ class AsyncClient:
         loads = self._loads
         try:
             return await self._evalsha(call)
-        except redis.exceptions.NoScriptError:
+        except rx.no_script_error():
             await self._load_once(loads)
             return await self._evalsha(call)
-        except redis.exceptions.ConnectionError:
+        except rx.connection_error():
             raise
-        except redis.exceptions.RedisError as exc:
+        except rx.redis_error() as exc:
             raise BackendError(f"{call.script.name}.lua: {type(exc).__name__}: {exc}") from exc
 
     async def _load_once(self, loads: int) -> None:
@@ -196,13 +211,13 @@ class AsyncClient:
             try:
                 replies = await self._evalsha_many(calls)
                 break
-            except redis.exceptions.ConnectionError as exc:
+            except rx.connection_error() as exc:
                 _give_up_unless_retryable(exc, calls, attempt)
-            except redis.exceptions.RedisError as exc:
+            except rx.redis_error() as exc:
                 raise BackendError(f"{type(exc).__name__}: {exc}") from exc
         out = []
         for call, reply in zip(calls, replies, strict=True):
-            if isinstance(reply, redis.exceptions.NoScriptError):
+            if rx.is_no_script(reply):
                 out.append(await self.run(call))  # it did not run: safe to send again
             else:
                 out.append(_decoded(call, reply))
@@ -218,7 +233,7 @@ class AsyncClient:
                 _evalsha(pipe, call)
             return await pipe.execute(raise_on_error=False)
 
-    def pubsub(self) -> redis.asyncio.client.PubSub:
+    def pubsub(self) -> PubSub:
         """A pub/sub connection, not yet subscribed."""
         return self.redis.pubsub(ignore_subscribe_messages=True)
 
@@ -232,7 +247,36 @@ class AsyncClient:
     async def smembers(self, key: str) -> set[bytes | str]:
         """The members of the set `key`; `BackendError` if Redis fails."""
         with map_redis_errors():
+            if self._wire is not None:
+                return set(await self._wire.request(pack("SMEMBERS", key)))
             return await self.redis.smembers(key)
+
+    async def command(self, *args: str | bytes | int) -> Any:
+        """One plain command's reply, as redis-py returns it with
+        decode_responses off (a reply error is raised, a redis-py exception)."""
+        if self._wire is not None:
+            return await self._wire.request(pack(*args))
+        return await self.redis.execute_command(*args)  # type: ignore[no-untyped-call]
+
+    async def config_get(self) -> Any:
+        """CONFIG GET *: a dict, or a dict per node for a cluster client (a
+        reply error is raised, a redis-py exception)."""
+        if self._wire is not None:
+            flat = await self._wire.request(pack("CONFIG", "GET", "*"))
+            return dict(zip(flat[::2], flat[1::2], strict=True))
+        return await self.redis.config_get("*")
+
+    async def commands(self, *commands: tuple[str | bytes | int, ...]) -> list[Any]:
+        """Several plain commands in one round trip (a pipeline, not a
+        transaction); `BackendError` if Redis fails."""
+        with map_redis_errors():
+            if self._wire is not None:
+                packed = b"".join(pack(*c) for c in commands)
+                return [_raised(r) for r in await self._wire.request_many(packed, len(commands))]
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for c in commands:
+                    pipe.execute_command(*c)
+                return await pipe.execute()
 
     def parker(self) -> Parker | None:
         """Blocking pops on a connection of their own, for a worker standing
@@ -243,5 +287,6 @@ class AsyncClient:
     async def aclose(self) -> None:
         if self._wire is not None:
             await self._wire.aclose()
-        # the pool was passed in, so redis-py would leave its connections open
-        await self.redis.aclose(close_connection_pool=True)
+        if self._redis is not None:
+            # the pool was passed in, so redis-py would leave its connections open
+            await self._redis.aclose(close_connection_pool=True)

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit
-
-import redis.exceptions
 
 from ._errors import BackendError, ConfigError
 from ._protocol import Call
+
+if TYPE_CHECKING:
+    from redis.exceptions import ConnectionError as RedisConnectionError
 
 T = TypeVar("T")
 
@@ -46,6 +47,15 @@ def is_cluster(url: str) -> bool:
     return urlsplit(url).scheme in _CLUSTER_SCHEMES
 
 
+# Sentinel URL schemes → whether they speak TLS.
+SENTINEL_SCHEMES = {"redis+sentinel": False, "rediss+sentinel": True}
+
+
+def is_sentinel(url: str) -> bool:
+    """True for a Sentinel URL (`redis+sentinel://` or `rediss+sentinel://`)."""
+    return urlsplit(url).scheme in SENTINEL_SCHEMES
+
+
 def check_url(url: str) -> None:
     """`ConfigError` unless `url` has a scheme rtask can connect to."""
     scheme = urlsplit(url).scheme
@@ -54,7 +64,7 @@ def check_url(url: str) -> None:
 
         ClusterURL(url)
         return
-    if scheme in ("redis+sentinel", "rediss+sentinel"):
+    if scheme in SENTINEL_SCHEMES:
         from ._sentinel import SentinelURL
 
         SentinelURL(url)
@@ -98,7 +108,7 @@ _TRIES = 3
 
 
 def _give_up_unless_retryable(
-    exc: redis.exceptions.ConnectionError, calls: Sequence[Call[Any]], attempt: int
+    exc: RedisConnectionError, calls: Sequence[Call[Any]], attempt: int
 ) -> None:
     if attempt >= _TRIES or not all(call.idempotent for call in calls):
         raise BackendError(f"{type(exc).__name__}: {exc}") from exc

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import redis
-import redis.exceptions
-
+from . import _redis_errors as rx
 from ._client_shared import (
     _TRIES,
     _check_loaded,
@@ -23,6 +21,10 @@ from ._errors import BackendError
 from ._protocol import Call
 from ._scripts import SCRIPT_NAMES, all_scripts
 from ._wire import SyncWire, pack_evalsha, script_loads
+from ._wire_connect import PoolEndpoint, endpoint
+
+if TYPE_CHECKING:
+    from redis import Redis
 
 T = TypeVar("T")
 
@@ -32,6 +34,8 @@ class SyncClient:
 
     # The lean transport of a plain Redis URL (see AsyncClient._wire).
     _wire: SyncWire | None = None
+    # redis-py's client, made when first asked for (see `redis`).
+    _redis: Redis | None = None
 
     def __init__(self, url: str) -> None:
         check_url(url)
@@ -40,10 +44,24 @@ class SyncClient:
         if is_memory(url):
             import fakeredis
 
-            self.redis: redis.Redis = fakeredis.FakeRedis(server=_memory_server(url))
+            self._redis = fakeredis.FakeRedis(server=_memory_server(url))
+        elif (native := endpoint(url)) is not None:
+            self._wire = SyncWire(native)
         else:
-            self.redis = redis.Redis.from_url(url)
-            self._wire = SyncWire(self.redis.connection_pool)
+            self._wire = SyncWire(PoolEndpoint(self.redis.connection_pool))
+
+    @property
+    def redis(self) -> Redis:
+        """redis-py's client of the URL, made at first use (see AsyncClient.redis)."""
+        if self._redis is None:
+            import redis
+
+            self._redis = redis.Redis.from_url(self.url)
+        return self._redis
+
+    @redis.setter
+    def redis(self, client: Redis) -> None:
+        self._redis = client
 
     def __repr__(self) -> str:
         return f"SyncClient({redact(self.url)!r})"
@@ -58,7 +76,7 @@ class SyncClient:
                     for s in all_scripts():
                         pipe.script_load(s.source)
                     pipe.execute()
-        except redis.exceptions.RedisError as exc:
+        except rx.redis_error() as exc:
             raise BackendError(f"loading the scripts failed: {exc}") from exc
         self._loaded = True
 
@@ -69,19 +87,19 @@ class SyncClient:
         for attempt in range(1, _TRIES + 1):
             try:
                 return call.decode(self._send(call))
-            except redis.exceptions.ConnectionError as exc:
+            except rx.connection_error() as exc:
                 _give_up_unless_retryable(exc, [call], attempt)
         raise AssertionError("unreachable")
 
     def _send(self, call: Call[Any]) -> Any:
         try:
             return self._evalsha(call)
-        except redis.exceptions.NoScriptError:
+        except rx.no_script_error():
             self.load_scripts()
             return self._evalsha(call)
-        except redis.exceptions.ConnectionError:
+        except rx.connection_error():
             raise
-        except redis.exceptions.RedisError as exc:
+        except rx.redis_error() as exc:
             raise BackendError(f"{call.script.name}.lua: {type(exc).__name__}: {exc}") from exc
 
     def _evalsha(self, call: Call[Any]) -> Any:
@@ -99,13 +117,13 @@ class SyncClient:
             try:
                 replies = self._evalsha_many(calls)
                 break
-            except redis.exceptions.ConnectionError as exc:
+            except rx.connection_error() as exc:
                 _give_up_unless_retryable(exc, calls, attempt)
-            except redis.exceptions.RedisError as exc:
+            except rx.redis_error() as exc:
                 raise BackendError(f"{type(exc).__name__}: {exc}") from exc
         return [
             self.run(call)  # NOSCRIPT: it did not run, safe to send again
-            if isinstance(reply, redis.exceptions.NoScriptError)
+            if rx.is_no_script(reply)
             else _decoded(call, reply)
             for call, reply in zip(calls, replies, strict=True)
         ]
@@ -123,4 +141,5 @@ class SyncClient:
     def close(self) -> None:
         if self._wire is not None:
             self._wire.close()
-        self.redis.close()
+        if self._redis is not None:
+            self._redis.close()

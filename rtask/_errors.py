@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import redis.exceptions
+from . import _redis_errors
 
 
 class RtaskError(Exception):
@@ -140,5 +140,5 @@ def map_redis_errors() -> Iterator[None]:
     """Turn redis-py errors into `BackendError` at the boundary."""
     try:
         yield
-    except redis.exceptions.RedisError as exc:
+    except _redis_errors.redis_error() as exc:
         raise BackendError(f"{type(exc).__name__}: {exc}") from exc

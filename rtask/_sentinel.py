@@ -44,13 +44,13 @@ import redis.retry
 import redis.sentinel
 
 from ._client import ASYNC_MAX_CONNECTIONS, AsyncClient, SyncClient, _decoded, _evalsha, redact
+from ._client_shared import SENTINEL_SCHEMES
 from ._errors import BackendError, ConfigError
 from ._protocol import Call
 from ._scripts import all_scripts
 
 T = TypeVar("T")
 
-SENTINEL_SCHEMES = {"redis+sentinel": False, "rediss+sentinel": True}  # scheme → TLS
 
 # A broken connection or a timeout: the reply is unknown.
 _UNKNOWN = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
@@ -59,11 +59,6 @@ _NOT_RUN = object()
 # Pauses between resends while the sentinels elect a new primary.
 _FIRST_PAUSE_S = 0.05
 _MAX_PAUSE_S = 1.0
-
-
-def is_sentinel(url: str) -> bool:
-    """True for a Sentinel URL (`redis+sentinel://` or `rediss+sentinel://`)."""
-    return urlsplit(url).scheme in SENTINEL_SCHEMES
 
 
 class SentinelURL:

@@ -1,10 +1,14 @@
 """A lean transport for script calls on one Redis server (`redis://`, `rediss://`, `unix://`).
 
-redis-py opens and authenticates each connection (TLS options, ACL user,
-database, client name, timeouts: whatever the URL says); after that
-handshake rtask writes commands packed by hiredis straight to the socket and
-parses the replies with a `hiredis.Reader` of its own, skipping redis-py's
-per-command layers (pool, retries, health checks, observability, callbacks).
+A plain `redis://` or `unix://` URL's connections are opened and
+handshaken here (`_wire_connect.Endpoint`: AUTH with its user and password,
+SELECT, CLIENT SETNAME, its timeouts), without importing redis-py, which
+costs a process 100-200 ms at start (see `_redis_errors`). Any other URL, or
+one with an option rtask does not apply itself (TLS, keepalive, ...), is
+connected by redis-py (`PoolEndpoint`). After the handshake rtask writes
+commands packed by hiredis straight to the socket and parses the replies
+with a `hiredis.Reader` of its own, skipping redis-py's per-command layers
+(pool, retries, health checks, observability, callbacks).
 
 Replies are what redis-py returns with `decode_responses` off: bytes, ints,
 None and nested lists. A reply error is redis-py's exception for it
@@ -27,10 +31,10 @@ wait (asyncio's flow control), which bounds what a burst of callers queues.
 `SyncWire` keeps a free list of connections: a thread takes one for its
 round trip and gives it back (list.pop and list.append are atomic).
 
-One private module per concern: `_wire_shared` (packing, the reply reader
-and what both sides share), `_wire_sync` (`SyncWire`), `_wire_async`
-(`AsyncWire`, `Parker`), `_wire_pubsub` (`AsyncSubscription`); this module
-re-exports them.
+One private module per concern: `_wire_connect` (where connections go and
+their handshake, the reply reader), `_wire_shared` (packing, what both sides
+share), `_wire_sync` (`SyncWire`), `_wire_async` (`AsyncWire`, `Parker`),
+`_wire_pubsub` (`AsyncSubscription`); this module re-exports them.
 """
 
 from __future__ import annotations

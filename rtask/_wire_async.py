@@ -11,16 +11,15 @@ from collections.abc import Callable
 from typing import Any, cast
 
 import hiredis
-import redis
-import redis.asyncio
-import redis.exceptions
 
+from . import _redis_errors
+from ._wire_connect import Endpoint, PoolEndpoint
 from ._wire_pubsub import AsyncSubscription
-from ._wire_shared import _options, _raised, _reader, pack
+from ._wire_shared import _raised, pack
 
 
 def _lost(message: str) -> Callable[[], Exception]:
-    return lambda: redis.exceptions.ConnectionError(message)
+    return lambda: _redis_errors.lost(message)
 
 
 class _Pipe(asyncio.Protocol):
@@ -53,7 +52,7 @@ class _Pipe(asyncio.Protocol):
         """Write `command` (`count` commands); the future of its reply (a list if
         `count` > 1), or of a `ConnectionError` if the connection breaks first."""
         if self.broken:
-            raise redis.exceptions.ConnectionError("Connection closed.")
+            raise _redis_errors.lost("Connection closed.")
         future = self._loop.create_future()
         self._transport.write(command)
         self._waiting.append((future, count))
@@ -63,12 +62,12 @@ class _Pipe(asyncio.Protocol):
         """Return once the transport takes more data (it is below its high-water mark)."""
         await self._writable.wait()
         if self.broken:
-            raise redis.exceptions.ConnectionError("Connection closed.")
+            raise _redis_errors.lost("Connection closed.")
 
     def time_out(self, future: asyncio.Future[Any]) -> None:
         """`future` waited longer than `timeout_s`: it fails, the connection is dropped."""
         if not future.done():
-            future.set_result(redis.exceptions.TimeoutError("Timeout reading from socket"))
+            future.set_result(_redis_errors.timed_out("Timeout reading from socket"))
             self._drop(_lost("Connection dropped: a call before timed out"))
 
     def data_received(self, data: bytes) -> None:
@@ -134,18 +133,8 @@ class _Pipe(asyncio.Protocol):
 class AsyncWire:
     """Sends commands from one event loop's tasks, pipelined on one connection."""
 
-    def __init__(
-        self, pool: redis.asyncio.ConnectionPool | None = None, *, like: AsyncWire | None = None
-    ) -> None:
-        """Connections as `pool` makes them, or as the wire `like` does."""
-        self._connection_class: Any
-        self._options: dict[str, Any]
-        if like is not None:
-            self._connection_class, self._options = like._connection_class, like._options
-        elif pool is not None:
-            self._connection_class, self._options = pool.connection_class, _options(pool)
-        else:
-            raise TypeError("AsyncWire needs a pool or a wire to be like")
+    def __init__(self, endpoint: Endpoint | PoolEndpoint) -> None:
+        self._endpoint = endpoint
         self._pipe: _Pipe | None = None
         self._opening = asyncio.Lock()
 
@@ -178,30 +167,25 @@ class AsyncWire:
             pipe = self._pipe
             if pipe is not None and not pipe.broken:
                 return pipe
-            conn = self._connection_class(**self._options)
-            await conn.connect()
-            writer = cast(asyncio.StreamWriter, conn._writer)
+            endpoint = self._endpoint
+            _, writer = await endpoint.open_async()
             # The streams end here: from now on their transport feeds the pipe.
-            # (A redis-py connection still holding them warns "unclosed" when collected.)
-            conn._reader = conn._writer = None
-            timeout_s = self._options.get("socket_timeout")
-            pipe = self._pipe = _Pipe(writer, _reader(self._options), timeout_s)
+            pipe = self._pipe = _Pipe(writer, endpoint.reader(), endpoint.timeout_s)
             writer.transport.set_protocol(pipe)
             return pipe
 
     async def subscribe(self, channels: list[str]) -> AsyncSubscription:
         """A connection of its own, like this one's, subscribed to `channels`."""
-        return await AsyncSubscription.open(self._connection_class, self._options, channels)
+        return await AsyncSubscription.open(self._endpoint, channels)
 
     def parker(self) -> Parker:
         """A connection of its own, like this one's, for blocking pops."""
-        return Parker(AsyncWire(like=self))
+        return Parker(AsyncWire(self._endpoint))
 
     @property
     def timeout_s(self) -> float | None:
         """The URL's socket timeout: no reply may take longer."""
-        timeout: float | None = self._options.get("socket_timeout")
-        return timeout
+        return self._endpoint.timeout_s
 
     async def aclose(self) -> None:
         """Close the connection; calls in flight fail with `ConnectionError`."""

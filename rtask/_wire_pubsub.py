@@ -1,40 +1,41 @@
 """Pub/sub on the wire (see `_wire`): `AsyncSubscription`, a connection of
-its own in pub/sub mode, read through redis-py's handshaken streams.
+its own in pub/sub mode, read through its handshaken streams.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import deque
-from typing import Any, cast
+from typing import Any
 
 import hiredis
-import redis.exceptions
 
-from ._wire_shared import _CHUNK, _reader, pack
+from . import _redis_errors
+from ._wire_connect import Endpoint, PoolEndpoint
+from ._wire_shared import _CHUNK, pack
 
 
 class AsyncSubscription:
     """A connection of its own in pub/sub mode: the channels of the messages
     published to it, as they arrive (their payloads are not kept)."""
 
-    def __init__(self, conn: Any, parser: hiredis.Reader) -> None:
-        self._conn = conn  # redis-py's connection, handshaken: its streams are read here
-        self._reader = cast(asyncio.StreamReader, conn._reader)
+    def __init__(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, parser: hiredis.Reader
+    ) -> None:
+        self._reader = reader
+        self._writer = writer
         self._parser = parser
         self._channels: deque[str] = deque()
 
     @classmethod
     async def open(
-        cls, connection_class: Any, options: dict[str, Any], channels: list[str]
+        cls, endpoint: Endpoint | PoolEndpoint, channels: list[str]
     ) -> AsyncSubscription:
         """Connect and subscribe; returns once Redis confirmed every channel."""
-        conn = connection_class(**options)
-        await conn.connect()
-        sub = cls(conn, _reader(options))
+        sub = cls(*await endpoint.open_async(), endpoint.reader())
         try:
-            writer = cast(asyncio.StreamWriter, conn._writer)
-            writer.write(pack("SUBSCRIBE", *channels))
+            sub._writer.write(pack("SUBSCRIBE", *channels))
             confirmed = 0
             while confirmed < len(channels):
                 confirmed += sum(1 for reply in await sub._read() if reply[0] == b"subscribe")
@@ -60,7 +61,7 @@ class AsyncSubscription:
         the stream keeps what it did not hand over)."""
         data = await self._reader.read(_CHUNK)
         if not data:
-            raise redis.exceptions.ConnectionError("Connection closed by server.")
+            raise _redis_errors.lost("Connection closed by server.")
         self._parser.feed(data)
         replies = []
         reply = self._parser.gets()
@@ -72,4 +73,6 @@ class AsyncSubscription:
         return replies
 
     async def aclose(self) -> None:
-        await self._conn.disconnect()
+        self._writer.close()
+        with contextlib.suppress(OSError):
+            await self._writer.wait_closed()

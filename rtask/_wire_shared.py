@@ -1,6 +1,6 @@
 """What the wire's connections share (see `_wire`): commands packed by
-hiredis (`pack`, `pack_evalsha`, the SCRIPT LOAD of every script), the
-connection options of a redis-py pool, and the hiredis reader of replies.
+hiredis (`pack`, `pack_evalsha`, the SCRIPT LOAD of every script) and the
+raising of reply errors.
 """
 
 from __future__ import annotations
@@ -9,11 +9,8 @@ from functools import cache
 from typing import Any
 
 import hiredis
-import redis
-import redis.asyncio
-import redis.exceptions
-from redis._parsers import BaseParser
 
+from . import _redis_errors
 from ._protocol import Call
 from ._scripts import all_scripts
 
@@ -27,7 +24,7 @@ def pack(*args: str | bytes | int | float) -> bytes:
     try:
         return hiredis.pack_command(args)  # type: ignore[arg-type,no-any-return]
     except TypeError as exc:
-        raise redis.exceptions.DataError(str(exc)) from exc
+        raise _redis_errors.data_error(str(exc)) from exc
 
 
 def pack_evalsha(call: Call[Any]) -> bytes:
@@ -41,22 +38,6 @@ def pack_evalsha(call: Call[Any]) -> bytes:
 def script_loads() -> bytes:
     """SCRIPT LOAD of every script, one command after the other."""
     return b"".join(pack("SCRIPT", "LOAD", s.source) for s in all_scripts())
-
-
-def _options(pool: redis.ConnectionPool | redis.asyncio.ConnectionPool) -> dict[str, Any]:
-    # RESP2 whatever the URL says: replies decode as they always have (RESP3
-    # would turn some Lua replies into other types).
-    return {**pool.connection_kwargs, "protocol": 2}
-
-
-def _reader(options: dict[str, Any]) -> hiredis.Reader:
-    if options.get("decode_responses"):
-        return hiredis.Reader(
-            replyError=BaseParser.parse_error,
-            encoding=options.get("encoding", "utf-8"),
-            errors=options.get("encoding_errors", "strict"),
-        )
-    return hiredis.Reader(replyError=BaseParser.parse_error)
 
 
 def _raised(reply: Any) -> Any:

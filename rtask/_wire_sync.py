@@ -6,26 +6,23 @@ from __future__ import annotations
 
 import os
 import select
-import socket
-from typing import Any, cast
+from typing import Any
 
 import hiredis
-import redis
-import redis.exceptions
 
-from ._wire_shared import _CHUNK, _options, _raised, _reader
+from . import _redis_errors
+from ._wire_connect import Endpoint, PoolEndpoint
+from ._wire_shared import _CHUNK, _raised
 
 
 class _Connection:
-    """A handshaken redis-py connection, used through its socket; one thread at a time."""
+    """A handshaken connection, used through its socket; one thread at a time."""
 
-    __slots__ = ("buffer", "conn", "generation", "poller", "reader", "sock")
+    __slots__ = ("buffer", "closer", "generation", "poller", "reader", "sock")
 
-    def __init__(self, conn: redis.connection.AbstractConnection, options: dict[str, Any]) -> None:
-        conn.connect()  # type: ignore[no-untyped-call]
-        self.conn = conn  # kept: dropping it would close the socket
-        self.sock = cast(socket.socket, conn._sock)
-        self.reader = _reader(options)
+    def __init__(self, endpoint: Endpoint | PoolEndpoint) -> None:
+        self.sock, self.closer = endpoint.open_sync()
+        self.reader = endpoint.reader()
         self.buffer = bytearray(_CHUNK)
         self.generation = 0
         self.poller = select.poll()
@@ -52,30 +49,29 @@ class _Connection:
             while len(replies) < count:
                 size = sock.recv_into(buffer)
                 if not size:
-                    raise redis.exceptions.ConnectionError("Connection closed by server.")
+                    raise _redis_errors.lost("Connection closed by server.")
                 reader.feed(buffer, 0, size)  # type: ignore[arg-type]
                 reply = reader.gets()
                 while reply is not False:
                     replies.append(reply)
                     reply = reader.gets()
         except TimeoutError as exc:
-            raise redis.exceptions.TimeoutError("Timeout reading from socket") from exc
+            raise _redis_errors.timed_out("Timeout reading from socket") from exc
         except OSError as exc:
-            raise redis.exceptions.ConnectionError(f"Error while talking to Redis: {exc}") from exc
+            raise _redis_errors.lost(f"Error while talking to Redis: {exc}") from exc
         except hiredis.ProtocolError as exc:
-            raise redis.exceptions.InvalidResponse(str(exc)) from exc
+            raise _redis_errors.invalid_response(str(exc)) from exc
         return replies
 
     def close(self) -> None:
-        self.conn.disconnect()  # type: ignore[no-untyped-call]
+        self.closer()
 
 
 class SyncWire:
     """Sends commands from any thread; a connection per concurrent caller, kept for reuse."""
 
-    def __init__(self, pool: redis.ConnectionPool) -> None:
-        self._connection_class = pool.connection_class
-        self._options = _options(pool)
+    def __init__(self, endpoint: Endpoint | PoolEndpoint) -> None:
+        self._endpoint = endpoint
         self._idle: list[_Connection] = []
         self._pid = os.getpid()
         # close() bumps it: a connection of an older generation is closed when given back.
@@ -117,7 +113,7 @@ class SyncWire:
             if conn.idle_ok():
                 return conn
             conn.close()
-        conn = _Connection(self._connection_class(**self._options), self._options)
+        conn = _Connection(self._endpoint)
         conn.generation = self._generation
         return conn
 

@@ -25,8 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import redis.exceptions
-
+from .. import _redis_errors as rx
 from .._client import is_memory
 from .._errors import ConfigError
 
@@ -70,15 +69,15 @@ async def startup_checks(client: Any) -> None:
     if is_memory(getattr(client, "url", "")):
         return
     try:
-        await client.redis.ping()
-    except redis.exceptions.AuthenticationError as exc:
+        await client.command("PING")
+    except rx.authentication_error() as exc:
         raise ConfigError(f"Redis refused the credentials: {exc}") from exc
-    except (redis.exceptions.RedisError, redis.exceptions.RedisClusterException) as exc:
+    except rx.backend_failure() as exc:
         log.warning("Redis does not answer yet (%s): the worker keeps trying", exc)
         return
     try:
-        config = await client.redis.config_get("*")
-    except (redis.exceptions.RedisError, redis.exceptions.RedisClusterException) as exc:
+        config = await client.config_get()
+    except rx.backend_failure() as exc:
         log.debug("startup checks skipped: CONFIG GET refused (%s)", exc)
         return
     for problem in config_problems(_decoded(config)):

@@ -177,10 +177,8 @@ async def _pop(worker: Worker, client: Any, parker: Any, keys: list[str], wait_s
     try:
         await asyncio.wait({pop, unparking}, return_when=asyncio.FIRST_COMPLETED)
         if not pop.done():
-            with map_redis_errors():
-                # (if the pop ended meanwhile, the push stays: it expires)
-                async with client.redis.pipeline(transaction=False) as pipe:
-                    await pipe.rpush(keys[-1], b"1").pexpire(keys[-1], UNPARK_TTL_MS).execute()
+            # (if the pop ended meanwhile, the push stays: it expires)
+            await client.commands(("RPUSH", keys[-1], b"1"), ("PEXPIRE", keys[-1], UNPARK_TTL_MS))
     except BaseException:
         pop.cancel()  # the connection closes with the parker: a pop under way ends
         raise

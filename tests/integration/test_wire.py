@@ -23,6 +23,7 @@ from rtask._keys import queue_keys
 from rtask._protocol import Call, read_job
 from rtask._scripts import SCRIPT_NAMES, Script
 from rtask._wire import AsyncWire, SyncWire, pack
+from rtask._wire_connect import Endpoint, PoolEndpoint, endpoint
 from tests._redis_server import RedisServer
 from tests.faults._harness import wait_until
 
@@ -119,9 +120,19 @@ def test_a_gather_of_1000_calls_gets_each_its_own_reply_on_one_connection(
     asyncio.run(body())
 
 
-def test_the_wire_answers_raw_commands_in_order(redis_url: str, prefix: str) -> None:
+def native(url: str) -> Endpoint:
+    found = endpoint(url)
+    assert found is not None, url
+    return found
+
+
+@pytest.mark.parametrize("kind", ["native", "redis-py pool"])
+def test_the_wire_answers_raw_commands_in_order(redis_url: str, prefix: str, kind: str) -> None:
     async def body() -> None:
-        wire = AsyncWire(redis.asyncio.ConnectionPool.from_url(redis_url))
+        if kind == "native":
+            wire = AsyncWire(native(redis_url))
+        else:
+            wire = AsyncWire(PoolEndpoint(redis.asyncio.ConnectionPool.from_url(redis_url)))
         try:
             replies = await asyncio.gather(
                 *(wire.request(pack("ECHO", f"e{i}")) for i in range(300)),
@@ -151,7 +162,7 @@ def test_reply_errors_are_backend_errors_naming_the_script_async(
                 await client.run_many([echo(f"{prefix}:a", 1), boom("two")])
             # the connection is still in step: the next replies are the right ones
             assert await client.run(echo(f"{prefix}:b", 2)) == [f"{prefix}:b".encode(), 2, b""]
-            wire = AsyncWire(redis.asyncio.ConnectionPool.from_url(redis_url))
+            wire = AsyncWire(native(redis_url))
             try:
                 with pytest.raises(redis.exceptions.ResponseError, match="WRONGTYPE"):
                     await wire.request(pack("LPUSH", f"{prefix}:s", "x") + b"")
@@ -418,7 +429,7 @@ def test_closing_leaves_no_connection_task_or_warning(
 
 
 def test_sync_wire_after_fork_opens_its_own_connections(redis_url: str) -> None:
-    wire = SyncWire(redis.ConnectionPool.from_url(redis_url))
+    wire = SyncWire(native(redis_url))
     try:
         assert wire.request(pack("PING")) == b"PONG"
         wire._pid = -1  # as in a forked child: the parent's connections are not reused
