@@ -24,9 +24,12 @@
 --          adds "ct" and "due", as enqueue.lua does)
 -- then the n ids, then their n payloads (opaque bytes), in the same order
 --
--- Returns {now_ms, codes}: `codes` is a string of one character per job, in
--- job order: '1' = stored; '0' = a job with that id already exists, or came
--- earlier in this call (left untouched).
+-- Returns, for one job, an integer: now_ms if it was stored, -now_ms if a job
+-- with that id already exists (left untouched). An integer reply costs Redis
+-- about 2 us less than a table (it checks a table for err/ok/... fields), an
+-- eighth of a one-job call. For more jobs, {now_ms, codes}: `codes` is a
+-- string of one character per job, in job order: '1' = stored; '0' = a job
+-- with that id already exists, or came earlier in this call (left untouched).
 --
 -- Cost: one job is TIME, ZCARD or ZRANGE (is the set the job joins empty /
 -- its head), HSETNX (writes the state unless the id exists: the existence
@@ -84,7 +87,7 @@ if n == 1 then
       .. cjson.encode(string.sub(member, bar + 1)) .. ',"st":' .. now .. '}'
   end
   if redis.call('HSETNX', jobs, id, record) == 0 then
-    return {now, '0'}
+    return -now
   end
   redis.call('HSET', jobs, id .. ':p', payload)
   if bar then
@@ -99,7 +102,7 @@ if n == 1 then
   if created then
     redis.call('ZADD', created, created_score, id)
   end
-  stored, codes[1] = 1, '1'
+  stored = 1
 else
   local seen = {}
   for first = 1, n, SLICE do
@@ -140,5 +143,8 @@ if stored > 0 then
   if wake then
     redis.call('PUBLISH', ARGV[2], '1')
   end
+end
+if n == 1 then
+  return now
 end
 return {now, table.concat(codes)}

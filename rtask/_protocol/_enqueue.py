@@ -119,11 +119,13 @@ def enqueue(
     return Call(script("enqueue"), script_keys, args, _decode_enqueue)
 
 
-def _decode_plain_one(reply: list[Any]) -> bool:
-    return reply[1] in (b"1", "1")
+def _decode_plain_one(reply: int) -> bool:
+    return reply > 0  # now_ms if stored, -now_ms if the id exists
 
 
-def _decode_plain(reply: list[Any]) -> EnqueueReply:
+def _decode_plain(reply: int | list[Any]) -> EnqueueReply:
+    if isinstance(reply, int):  # a call of one job
+        return EnqueueReply(abs(reply), [reply > 0])
     codes = reply[1]
     if isinstance(codes, str):
         codes = codes.encode()

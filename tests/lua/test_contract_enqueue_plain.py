@@ -3,6 +3,7 @@ replies the same, and wakes workers on the same calls."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Sequence
 
@@ -194,6 +195,9 @@ def test_the_call_of_one_job_replies_whether_it_was_stored(
 
     assert client.run(plan.one(NOW, job.id, job.payload)) is True
     assert client.run(plan.one(NOW, job.id, b"other")) is False
+    # the raw reply: an integer, -now_ms when the id exists
+    raw = dataclasses.replace(plan.one(NOW + 1, job.id, b"other"), decode=lambda reply: reply)
+    assert client.run(raw) == -(NOW + 1)
     state = assert_invariants(client, keys, TASKS)
     assert state.scheduled() == {"j1": NOW + 10}
     assert state.payload("j1") == b"payload-j1"
