@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, cast
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -50,7 +50,7 @@ class Endpoint:
     port: int = 6379
     path: str | None = None  # a unix socket
     username: str | None = None
-    password: str | None = None
+    password: str | None = field(default=None, repr=False)  # kept out of logs
     db: int = 0
     client_name: str | None = None
     socket_timeout: float | None = None
@@ -105,15 +105,9 @@ class Endpoint:
             commands, count = self.handshake()
             if count:
                 sock.sendall(commands)
-                reader = self.reader()
-                replies: list[Any] = []
-                while len(replies) < count:
-                    data = sock.recv(_CHUNK)
-                    if not data:
-                        raise _redis_errors.lost("Connection closed by server.")
-                    reader.feed(data)
-                    replies.extend(_replies(reader))
-                _checked(replies)
+                answers = _Answers(self.reader(), count)
+                while answers.take(sock.recv(_CHUNK)):
+                    pass
         except BaseException as exc:
             sock.close()
             if isinstance(exc, OSError):
@@ -137,15 +131,9 @@ class Endpoint:
                 commands, count = self.handshake()
                 if count:
                     writer.write(commands)
-                    reader = self.reader()
-                    replies: list[Any] = []
-                    while len(replies) < count:
-                        data = await stream_reader.read(_CHUNK)
-                        if not data:
-                            raise _redis_errors.lost("Connection closed by server.")
-                        reader.feed(data)
-                        replies.extend(_replies(reader))
-                    _checked(replies)
+                    answers = _Answers(self.reader(), count)
+                    while answers.take(await stream_reader.read(_CHUNK)):
+                        pass
         except BaseException as exc:
             writer.close()
             if isinstance(exc, OSError):
@@ -154,21 +142,24 @@ class Endpoint:
         return stream_reader, writer
 
 
-def _replies(reader: hiredis.Reader) -> list[Any]:
-    replies = []
-    reply = reader.gets()
-    while reply is not False:
-        replies.append(reply)
-        reply = reader.gets()
-    return replies
+class _Answers:
+    """The replies to a handshake's `count` commands, as bytes come in."""
 
+    def __init__(self, reader: hiredis.Reader, count: int) -> None:
+        self._reader = reader
+        self._left = count
 
-def _checked(replies: list[Any]) -> None:
-    """Raise the first reply error of a handshake (a refused AUTH is
-    redis-py's `AuthenticationError`)."""
-    for reply in replies:
-        if isinstance(reply, Exception):
-            raise reply
+    def take(self, data: bytes) -> bool:
+        """Read `data`; True while replies are missing. The first reply
+        error is raised (a refused AUTH is redis-py's `AuthenticationError`)."""
+        if not data:
+            raise _redis_errors.lost("Connection closed by server.")
+        self._reader.feed(data)
+        while self._left and (reply := self._reader.gets()) is not False:
+            if isinstance(reply, Exception):
+                raise reply
+            self._left -= 1
+        return self._left > 0
 
 
 def endpoint(url: str) -> Endpoint | None:
