@@ -119,6 +119,19 @@ def _async_incr(url: str, key: str) -> int:
     return asyncio.run(body())
 
 
+def _start_check(url: str) -> None:
+    """A worker's start-up check of `url`'s Redis."""
+
+    async def check() -> None:
+        client = AsyncClient(url)
+        try:
+            await startup_checks(client)
+        finally:
+            await client.aclose()
+
+    asyncio.run(check())
+
+
 @pytest.mark.parametrize("user", ["", "alice"])
 def test_auth_select_and_client_name_as_the_url_says(
     locked_server: RedisServer, prefix: str, user: str
@@ -158,16 +171,8 @@ def test_a_refused_password_is_a_backend_error_and_a_config_error_for_the_worker
         _sync_incr(url, "k")
     with pytest.raises(BackendError, match=r"(?i)password"):
         _async_incr(url, "k")
-
-    async def check() -> None:
-        client = AsyncClient(url)
-        try:
-            await startup_checks(client)
-        finally:
-            await client.aclose()
-
     with pytest.raises(ConfigError, match="refused the credentials"):
-        asyncio.run(check())
+        _start_check(url)
 
 
 def test_no_password_where_one_is_needed_is_a_config_error_for_the_worker(
@@ -176,16 +181,8 @@ def test_no_password_where_one_is_needed_is_a_config_error_for_the_worker(
     url = f"redis://127.0.0.1:{locked_server.port}"
     with pytest.raises(BackendError):
         _sync_incr(url, "k")
-
-    async def check() -> None:
-        client = AsyncClient(url)
-        try:
-            await startup_checks(client)
-        finally:
-            await client.aclose()
-
     with pytest.raises(ConfigError, match="refused the credentials: Authentication required"):
-        asyncio.run(check())
+        _start_check(url)
 
 
 def test_an_option_the_wire_does_not_apply_goes_through_redis_py(
@@ -217,7 +214,8 @@ import asyncio, sys
 import rtask
 from rtask import BackendError
 
-app = rtask.App(sys.argv[1], prefix=sys.argv[2])
+url, prefix, mode = sys.argv[1:]
+app = rtask.App(url, prefix=prefix)
 ran = []
 
 @app.task(name="add")
@@ -225,46 +223,42 @@ async def add(x: int) -> int:
     ran.append(x)
     return x + 1
 
-async def main() -> None:
+async def work() -> None:
     await add.enqueue(1)
     await add.enqueue_many([(2,), (3,)])
     add.enqueue_sync(4)
     await app.worker(concurrency=4).run(burst=True)
     assert sorted(ran) == [1, 2, 3, 4], ran
     assert "redis" not in sys.modules, "a plain URL's enqueues and worker imported redis-py"
-    # A reply error, first thing after (NOSCRIPT: the scripts reload, the call runs).
+    # the first reply error (NOSCRIPT: the scripts reload, the call runs)
     await app.async_client().command("SCRIPT", "FLUSH")
     await add.enqueue(5)
     await app.worker(concurrency=4).run(burst=True)
     assert sorted(ran) == [1, 2, 3, 4, 5], ran
-    await app.aclose()
-    # A refused connection, in a process that had not imported redis-py before.
-    refused = rtask.App(sys.argv[3], prefix=sys.argv[2])
+
+async def refused() -> None:
     try:
-        await refused.task(name="add")(add.fn).enqueue(6)
+        await add.enqueue(6)
     except BackendError as exc:
         print("refused:", exc)
     else:
         raise AssertionError("no BackendError")
-    await refused.aclose()
+
+async def main() -> None:
+    try:
+        await (work() if mode == "work" else refused())
+    finally:
+        await app.aclose()
     print("ok")
 
 asyncio.run(main())
 """
 
 
-def test_a_plain_url_enqueues_and_works_without_importing_redis_py(
-    redis_url: str, prefix: str
-) -> None:
-    """redis-py costs a process 100-200 ms to import: a worker on a plain URL
-    does without it, and still handles reply errors and refused connections."""
-    code = textwrap.dedent(_WITHOUT_REDIS_PY)
-    # a fresh interpreter: the first reply error and the first refused
-    # connection are met with redis-py not yet imported
-    probe = f"import sys; {code}"
-    closed = f"redis://127.0.0.1:{free_port()}"
+def _fresh(url: str, prefix: str, mode: str) -> str:
+    """Run `_WITHOUT_REDIS_PY` in a fresh interpreter (redis-py not imported); its output."""
     done = subprocess.run(
-        [sys.executable, "-c", probe, redis_url, prefix, closed],
+        [sys.executable, "-c", textwrap.dedent(_WITHOUT_REDIS_PY), url, prefix, mode],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -273,4 +267,18 @@ def test_a_plain_url_enqueues_and_works_without_importing_redis_py(
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[-1] == "ok"
-    assert "refused: " in done.stdout and "connecting to 127.0.0.1" in done.stdout
+    return done.stdout
+
+
+def test_a_plain_url_enqueues_and_works_without_importing_redis_py(
+    redis_url: str, prefix: str
+) -> None:
+    """redis-py costs a process 100-200 ms to import: a worker on a plain URL
+    does without it, and still handles reply errors (redis-py is imported
+    then, to name them)."""
+    _fresh(redis_url, prefix, "work")
+
+
+def test_a_refused_connection_without_redis_py_imported_is_a_backend_error(prefix: str) -> None:
+    out = _fresh(f"redis://127.0.0.1:{free_port()}", prefix, "refused")
+    assert "refused: " in out and "connecting to 127.0.0.1" in out
