@@ -13,7 +13,7 @@ from typing import Any, cast
 import hiredis
 
 from . import _redis_errors
-from ._wire_connect import Endpoint, PoolEndpoint
+from ._wire_connect import Connector
 from ._wire_pubsub import AsyncSubscription
 from ._wire_shared import _raised, pack
 
@@ -133,7 +133,7 @@ class _Pipe(asyncio.Protocol):
 class AsyncWire:
     """Sends commands from one event loop's tasks, pipelined on one connection."""
 
-    def __init__(self, endpoint: Endpoint | PoolEndpoint) -> None:
+    def __init__(self, endpoint: Connector) -> None:
         self._endpoint = endpoint
         self._pipe: _Pipe | None = None
         self._opening = asyncio.Lock()

@@ -20,7 +20,7 @@ import asyncio
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, Protocol, cast
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import hiredis
@@ -31,6 +31,23 @@ from ._wire_shared import _CHUNK, pack
 # Query options a plain URL may carry for the native path (redis-py's names).
 # `protocol` is accepted and ignored: the wire speaks RESP2 whatever it says.
 _OPTIONS = frozenset({"db", "socket_timeout", "socket_connect_timeout", "client_name", "protocol"})
+
+
+class Connector(Protocol):
+    """What the wire needs of where it connects (`Endpoint`, `PoolEndpoint`)."""
+
+    @property
+    def timeout_s(self) -> float | None:
+        """No reply may take longer (the URL's `socket_timeout`)."""
+
+    def reader(self) -> hiredis.Reader:
+        """The reader of replies."""
+
+    def open_sync(self) -> tuple[socket.socket, Callable[[], None]]:
+        """A connected, handshaken socket, and what closes it."""
+
+    async def open_async(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """A connected, handshaken pair of streams."""
 
 
 def reply_reader(encoding: str | None = None, errors: str = "strict") -> hiredis.Reader:

@@ -12,7 +12,7 @@ from typing import Any
 import hiredis
 
 from . import _redis_errors
-from ._wire_connect import Endpoint, PoolEndpoint
+from ._wire_connect import Connector
 from ._wire_shared import _CHUNK, pack
 
 
@@ -29,9 +29,7 @@ class AsyncSubscription:
         self._channels: deque[str] = deque()
 
     @classmethod
-    async def open(
-        cls, endpoint: Endpoint | PoolEndpoint, channels: list[str]
-    ) -> AsyncSubscription:
+    async def open(cls, endpoint: Connector, channels: list[str]) -> AsyncSubscription:
         """Connect and subscribe; returns once Redis confirmed every channel."""
         sub = cls(*await endpoint.open_async(), endpoint.reader())
         try:

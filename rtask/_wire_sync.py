@@ -11,7 +11,7 @@ from typing import Any
 import hiredis
 
 from . import _redis_errors
-from ._wire_connect import Endpoint, PoolEndpoint
+from ._wire_connect import Connector
 from ._wire_shared import _CHUNK, _raised
 
 
@@ -20,7 +20,7 @@ class _Connection:
 
     __slots__ = ("buffer", "closer", "generation", "poller", "reader", "sock")
 
-    def __init__(self, endpoint: Endpoint | PoolEndpoint) -> None:
+    def __init__(self, endpoint: Connector) -> None:
         self.sock, self.closer = endpoint.open_sync()
         self.reader = endpoint.reader()
         self.buffer = bytearray(_CHUNK)
@@ -70,7 +70,7 @@ class _Connection:
 class SyncWire:
     """Sends commands from any thread; a connection per concurrent caller, kept for reuse."""
 
-    def __init__(self, endpoint: Endpoint | PoolEndpoint) -> None:
+    def __init__(self, endpoint: Connector) -> None:
         self._endpoint = endpoint
         self._idle: list[_Connection] = []
         self._pid = os.getpid()
